@@ -118,9 +118,7 @@ def admin_routes(
                 update = json.loads(await request.body() or b"{}")
                 if not isinstance(update, dict):
                     raise ValueError("body must be a JSON object")
-                injector.faults = Faults.model_validate(
-                    {**injector.faults.model_dump(), **update}
-                )
+                injector.faults = Faults.model_validate({**injector.faults.model_dump(), **update})
             except (ValueError, ValidationError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(injector.faults.model_dump())

@@ -121,8 +121,7 @@ def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
         config = config.model_copy(update={"port": free_port(config.host)})
     app = create_app(config)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
-                       lifespan="on")
+        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, name=f"sandbox-{config.kind}", daemon=True)
     thread.start()

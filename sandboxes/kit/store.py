@@ -119,7 +119,9 @@ class SandboxStore:
 
     def count(self, kind: str) -> int:
         with self._lock:
-            row = self._db.execute("SELECT COUNT(*) FROM objects WHERE kind = ?", (kind,)).fetchone()
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM objects WHERE kind = ?", (kind,)
+            ).fetchone()
         return int(row[0])
 
     def scan(

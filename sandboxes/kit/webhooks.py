@@ -139,8 +139,12 @@ class WebhookDispatcher:
             return
         if delivery.attempts >= self.MAX_ATTEMPTS:
             self.stats.failed += 1
-            log.warning("webhook to %s failed for good after %d attempts: %s",
-                        delivery.url, delivery.attempts, reason)
+            log.warning(
+                "webhook to %s failed for good after %d attempts: %s",
+                delivery.url,
+                delivery.attempts,
+                reason,
+            )
             return
         backoff = min(30.0, 0.5 * 2 ** (delivery.attempts - 1))
         self._spawn(self._deliver_later(delivery, backoff))

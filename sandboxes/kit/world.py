@@ -14,6 +14,7 @@ invoices every time, so the CRM, the billing system and the ERP describe the *sa
 
 from __future__ import annotations
 
+import hashlib
 import random
 import unicodedata
 from dataclasses import dataclass, field
@@ -76,40 +77,161 @@ class Country:
 
 
 COUNTRIES: tuple[Country, ...] = (
-    Country("US", "na", "USD", ("CA", "NY", "TX", "OR"),
-            (("San Francisco", "94105"), ("New York", "10001"), ("Austin", "73301"),
-             ("Portland", "97201")), "us_ein", "Inc."),
-    Country("DE", "emea", "EUR", ("BE", "BY", "HH"),
-            (("Berlin", "10115"), ("München", "80331"), ("Hamburg", "20095")), "eu_vat", "GmbH"),
-    Country("FR", "emea", "EUR", ("75", "69"),
-            (("Paris", "75001"), ("Lyon", "69001")), "eu_vat", "SAS"),
-    Country("NL", "emea", "EUR", ("NH", "ZH"),
-            (("Amsterdam", "1011"), ("Rotterdam", "3011")), "eu_vat", "B.V."),
-    Country("GB", "emea", "GBP", ("ENG", "SCT"),
-            (("London", "EC1A 1BB"), ("Edinburgh", "EH1 1YZ")), "gb_vat", "Ltd"),
-    Country("AU", "apac", "AUD", ("NSW", "VIC", "QLD"),
-            (("Sydney", "2000"), ("Melbourne", "3000"), ("Brisbane", "4000")), "au_abn", "Pty Ltd"),
+    Country(
+        "US",
+        "na",
+        "USD",
+        ("CA", "NY", "TX", "OR"),
+        (
+            ("San Francisco", "94105"),
+            ("New York", "10001"),
+            ("Austin", "73301"),
+            ("Portland", "97201"),
+        ),
+        "us_ein",
+        "Inc.",
+    ),
+    Country(
+        "DE",
+        "emea",
+        "EUR",
+        ("BE", "BY", "HH"),
+        (("Berlin", "10115"), ("München", "80331"), ("Hamburg", "20095")),
+        "eu_vat",
+        "GmbH",
+    ),
+    Country(
+        "FR", "emea", "EUR", ("75", "69"), (("Paris", "75001"), ("Lyon", "69001")), "eu_vat", "SAS"
+    ),
+    Country(
+        "NL",
+        "emea",
+        "EUR",
+        ("NH", "ZH"),
+        (("Amsterdam", "1011"), ("Rotterdam", "3011")),
+        "eu_vat",
+        "B.V.",
+    ),
+    Country(
+        "GB",
+        "emea",
+        "GBP",
+        ("ENG", "SCT"),
+        (("London", "EC1A 1BB"), ("Edinburgh", "EH1 1YZ")),
+        "gb_vat",
+        "Ltd",
+    ),
+    Country(
+        "AU",
+        "apac",
+        "AUD",
+        ("NSW", "VIC", "QLD"),
+        (("Sydney", "2000"), ("Melbourne", "3000"), ("Brisbane", "4000")),
+        "au_abn",
+        "Pty Ltd",
+    ),
 )
 # How companies are spread over countries (weights sum to 100).
 _COUNTRY_WEIGHTS = {"US": 40, "DE": 14, "FR": 9, "NL": 6, "GB": 11, "AU": 20}
 _COUNTRY = {c.code: c for c in COUNTRIES}
 
 _STEMS = (
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Tyrell",
-    "Cyberdyne", "Soylent", "Aperture", "Wonka", "Gringotts", "Oceanic", "Pied Piper",
-    "Massive Dynamic", "Nakatomi", "Monarch", "Dunder", "Prestige", "Sterling", "Bluth",
-    "Kramerica", "Nordwind", "Alpenglühen", "Société Lumière", "Øresund", "Crème Brûlée",
-    "Škoda Parts", "Zürich Œuvre", "Kōbe Trading", "Māori Arts", "São Paulo Café",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Aperture",
+    "Wonka",
+    "Gringotts",
+    "Oceanic",
+    "Pied Piper",
+    "Massive Dynamic",
+    "Nakatomi",
+    "Monarch",
+    "Dunder",
+    "Prestige",
+    "Sterling",
+    "Bluth",
+    "Kramerica",
+    "Nordwind",
+    "Alpenglühen",
+    "Société Lumière",
+    "Øresund",
+    "Crème Brûlée",
+    "Škoda Parts",
+    "Zürich Œuvre",
+    "Kōbe Trading",
+    "Māori Arts",
+    "São Paulo Café",
 )
 _TRADES = (
-    "Analytics", "Logistics", "Software", "Systems", "Foods", "Energy", "Robotics", "Media",
-    "Health", "Capital", "Labs", "Networks", "Studios", "Textiles", "Mining",
+    "Analytics",
+    "Logistics",
+    "Software",
+    "Systems",
+    "Foods",
+    "Energy",
+    "Robotics",
+    "Media",
+    "Health",
+    "Capital",
+    "Labs",
+    "Networks",
+    "Studios",
+    "Textiles",
+    "Mining",
 )
-_FIRST = ("Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farah", "Gustav", "Hana", "Ines", "Jon",
-          "Kai", "Lena", "Miguel", "Noor", "Oskar", "Priya", "Quinn", "Rosa", "Søren", "Tomás")
-_LAST = ("Andersen", "Brown", "Chen", "Dubois", "Evans", "Fischer", "García", "Huang",
-         "Ivanova", "Jones", "Kowalski", "López", "Müller", "Nguyen", "O'Brien", "Patel",
-         "Rossi", "Smith", "Tanaka", "Weiß")
+_FIRST = (
+    "Ana",
+    "Ben",
+    "Chloé",
+    "Dmitri",
+    "Eva",
+    "Farah",
+    "Gustav",
+    "Hana",
+    "Ines",
+    "Jon",
+    "Kai",
+    "Lena",
+    "Miguel",
+    "Noor",
+    "Oskar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Søren",
+    "Tomás",
+)
+_LAST = (
+    "Andersen",
+    "Brown",
+    "Chen",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "García",
+    "Huang",
+    "Ivanova",
+    "Jones",
+    "Kowalski",
+    "López",
+    "Müller",
+    "Nguyen",
+    "O'Brien",
+    "Patel",
+    "Rossi",
+    "Smith",
+    "Tanaka",
+    "Weiß",
+)
 PAYMENT_TERMS = ("NET30", "NET30", "NET30", "NET15", "NET60", "DUE")
 PLANS = (
     ("starter", "Starter plan", 4_900),
@@ -139,6 +261,7 @@ class Invoice:
     tax_rate: TaxRate
     status: str  # draft | open | paid | void | uncollectible
     refunded: bool  # paid and later refunded in part (a credit note exists)
+    currency: str  # usually the company's; a few EMEA invoices are in CHF, which no ERP allows
 
     @property
     def subtotal(self) -> int:
@@ -179,6 +302,12 @@ class Company:
     crm_duplicate: bool  # the CRM holds this company twice
     in_billing: bool
     in_erp: bool  # already an ERP customer when the sandboxes start
+    crm_company_id: str  # HubSpot id (numeric string); the duplicate gets crm_duplicate_id
+    crm_duplicate_id: str
+    billing_customer_id: str  # Stripe ``cus_...`` id
+    erp_customer_number: str  # Business Central customer number, if ``in_erp``
+    billing_links_crm: bool  # billing metadata carries ``hubspot_company_id``
+    billing_links_erp: bool  # billing metadata carries ``erp_customer_number``
     invoices: tuple[Invoice, ...] = field(default=())
 
     @property
@@ -189,9 +318,13 @@ class Company:
     def tax_rate(self) -> TaxRate:
         if self.country == "US":
             return TAX_RATE_BY_CODE[f"US{self.state}"]
-        return {"DE": TAX_RATE_BY_CODE["DE19"], "FR": TAX_RATE_BY_CODE["FR20"],
-                "NL": TAX_RATE_BY_CODE["NL21"], "GB": TAX_RATE_BY_CODE["GB20"],
-                "AU": TAX_RATE_BY_CODE["AU10"]}[self.country]
+        return {
+            "DE": TAX_RATE_BY_CODE["DE19"],
+            "FR": TAX_RATE_BY_CODE["FR20"],
+            "NL": TAX_RATE_BY_CODE["NL21"],
+            "GB": TAX_RATE_BY_CODE["GB20"],
+            "AU": TAX_RATE_BY_CODE["AU10"],
+        }[self.country]
 
 
 @dataclass(frozen=True)
@@ -239,12 +372,17 @@ def build_world(seed: int = 42, customers: int = 200, anchor: date | None = None
             tax_id = _valid_tax_id(rng, country.code)
         parent = None
         if i >= 10 and rng.random() < 0.08:
-            candidates = [c.index for c in companies[-50:]
-                          if c.region == country.region and c.parent_index is None]
+            candidates = [
+                c.index
+                for c in companies[-50:]
+                if c.region == country.region and c.parent_index is None
+            ]
             parent = candidates[rng.randrange(len(candidates))] if candidates else None
         created = start + timedelta(seconds=rng.randrange(0, 30 * 86_400))
-        contacts = tuple(_contact(rng, name, role, i) for role in ("billing", "sales")
-                         [: 1 + (rng.random() < 0.7)])
+        contacts = tuple(
+            _contact(rng, name, role, i)
+            for role in ("billing", "sales")[: 1 + (rng.random() < 0.7)]
+        )
         in_billing = rng.random() >= 0.03  # a few CRM-only prospects
         in_crm = rng.random() >= 0.03 or not in_billing  # a few billing-only accounts
         company = Company(
@@ -258,7 +396,7 @@ def build_world(seed: int = 42, customers: int = 200, anchor: date | None = None
             city=city,
             postal_code=postal,
             line1=f"{rng.randrange(1, 400)} {rng.choice(('Main', 'Harbour', 'Station', 'King'))}"
-                  f" {rng.choice(('Street', 'Road', 'Avenue'))}",
+            f" {rng.choice(('Street', 'Road', 'Avenue'))}",
             region=country.region,
             currency=country.currency,
             tax_id_type=country.tax_id_type,
@@ -271,7 +409,13 @@ def build_world(seed: int = 42, customers: int = 200, anchor: date | None = None
             in_crm=in_crm,
             crm_duplicate=in_crm and rng.random() < 0.02,
             in_billing=in_billing,
-            in_erp=in_billing and tax_valid and rng.random() < 0.6,
+            in_erp=(in_erp := in_billing and tax_valid and rng.random() < 0.6),
+            crm_company_id=str(5_000_000_000 + i + 1),
+            crm_duplicate_id=str(6_000_000_000 + i + 1),
+            billing_customer_id="cus_" + _stable_token(seed, "customer", i),
+            erp_customer_number=f"C{i + 1:05d}",
+            billing_links_crm=in_crm and rng.random() < 0.85,
+            billing_links_erp=in_erp and rng.random() < 0.9,
         )
         invoices = _invoices(rng, company, anchor) if in_billing else ()
         companies.append(_with_invoices(company, invoices))
@@ -302,11 +446,22 @@ def _invoices(rng: random.Random, company: Company, anchor: date) -> tuple[Invoi
             status = "void"
         else:
             status = "uncollectible"
-        out.append(Invoice(
-            index=n, created=created, plan=plan, description=description, unit_amount=unit,
-            quantity=seats, tax_rate=company.tax_rate, status=status,
-            refunded=status == "paid" and rng.random() < 0.05,
-        ))
+        out.append(
+            Invoice(
+                index=n,
+                created=created,
+                plan=plan,
+                description=description,
+                unit_amount=unit,
+                quantity=seats,
+                tax_rate=company.tax_rate,
+                status=status,
+                refunded=status == "paid" and rng.random() < 0.05,
+                currency="CHF"
+                if company.region == "emea" and rng.random() < 0.005
+                else company.currency,
+            )
+        )
         n += 1
         created += timedelta(days=30)
     return tuple(out)
@@ -322,6 +477,21 @@ def _contact(rng: random.Random, company_name: str, role: str, i: int) -> Contac
         phone=f"+1-555-{rng.randrange(1000, 9999)}",
         role=role,
     )
+
+
+def _stable_token(seed: int, kind: str, index: int, length: int = 14) -> str:
+    """A vendor-looking random id that depends only on (seed, kind, index)."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    value = int.from_bytes(hashlib.sha256(f"{seed}:{kind}:{index}".encode()).digest()[:16])
+    chars = []
+    for _ in range(length):
+        value, rem = divmod(value, 62)
+        chars.append(alphabet[rem])
+    return "".join(chars)
+
+
+def stable_token(seed: int, kind: str, index: int, length: int = 14) -> str:
+    return _stable_token(seed, kind, index, length)
 
 
 def _slug(text: str) -> str:
@@ -347,8 +517,11 @@ def _valid_tax_id(rng: random.Random, country: str) -> str:
             candidate = f"FR{int(siren + '12') % 97:02d}{siren}"
         elif country == "NL":
             body = _digits(rng, 8)
-            check = next(d for d in "0123456789" if nl_bsn.checksum(body + d) == 0) \
-                if any(nl_bsn.checksum(body + d) == 0 for d in "0123456789") else "0"
+            check = (
+                next(d for d in "0123456789" if nl_bsn.checksum(body + d) == 0)
+                if any(nl_bsn.checksum(body + d) == 0 for d in "0123456789")
+                else "0"
+            )
             candidate = f"NL{body}{check}B{rng.randrange(1, 100):02d}"
         elif country == "GB":
             body = str(rng.randrange(1, 10)) + _digits(rng, 6)
@@ -381,6 +554,7 @@ def tax_id_is_valid(country: str, tax_id: str) -> bool:
     """python-stdnum's verdict, shared by sandboxes that validate tax ids on write."""
     from stdnum.us import ein
 
-    validator = {"DE": de_vat, "FR": fr_tva, "NL": nl_vat, "GB": gb_vat, "AU": abn,
-                 "US": ein}.get(country)
+    validator = {"DE": de_vat, "FR": fr_tva, "NL": nl_vat, "GB": gb_vat, "AU": abn, "US": ein}.get(
+        country
+    )
     return bool(validator and validator.is_valid(tax_id))

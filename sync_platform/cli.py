@@ -1,0 +1,103 @@
+"""``sync-platform``: run the sandboxes, the whole platform, and (later) operate it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sync_platform import launcher
+
+
+def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=42, help="seed of the generated world")
+    parser.add_argument(
+        "--customers", type=_positive_int, default=200, help="companies in the seeded world"
+    )
+    parser.add_argument(
+        "--faults",
+        default="",
+        help="e.g. rate_limit=0.2,server_error=0.2,latency_ms=50,webhook_drop=0.1,"
+        "webhook_duplicate=0.1,webhook_reorder=0.1 (changeable at run time: PUT /_sandbox/faults)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 1-65535")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sync-platform",
+        description="Keeps CRM, billing and ERP consistent, as a Dagster code location.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser(
+        "up", help="start the three sandboxes and the Dagster UI (Ctrl-C stops everything)"
+    )
+    up.add_argument(
+        "--home",
+        type=Path,
+        default=Path(".sync-platform"),
+        help="where sandbox state and the Dagster instance live (kept across starts)",
+    )
+    up.add_argument("--dagster-port", type=_port, default=3000, help="Dagster UI port")
+    _add_port_options(up)
+    _add_sandbox_options(up)
+
+    sandbox = commands.add_parser("sandbox", help="vendor sandboxes (Stripe, HubSpot, BC shapes)")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    run = sandbox_commands.add_parser("run", help="run one sandbox in the foreground")
+    run.add_argument("kind", choices=launcher.SANDBOX_KINDS)
+    run.add_argument("--port", type=_port, required=True)
+    run.add_argument("--state", type=Path, required=True, help="directory of its SQLite file")
+    run.add_argument("--webhook-url", default=None, help="register this URL for webhooks")
+    _add_sandbox_options(run)
+    all_up = sandbox_commands.add_parser("up", help="run all three sandboxes")
+    all_up.add_argument("--state", type=Path, default=Path(".sync-platform/sandboxes"))
+    _add_port_options(all_up)
+    _add_sandbox_options(all_up)
+    return parser
+
+
+def _add_port_options(parser: argparse.ArgumentParser) -> None:
+    for kind, port in launcher.DEFAULT_PORTS.items():
+        parser.add_argument(f"--{kind}-port", type=_port, default=port, help=f"{kind} sandbox port")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "up":
+            return launcher.up(args)
+        if args.sandbox_command == "run":
+            return launcher.run_one(args)
+        return launcher.run_all(args)
+    except launcher.LaunchError as exc:
+        print(f"sync-platform: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""The Dagster code location: ``dagster dev`` loads ``defs`` from here.
+
+Resources read their endpoints and secrets from the environment (``EnvVar``), so the same code
+runs against the sandboxes (``sync-platform up`` sets the variables) or the real vendors.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions, EnvVar
+
+from resources.billing import BillingResource
+from resources.crm import CrmResource
+from resources.erp import ErpResource
+
+
+def system_resources() -> dict[str, object]:
+    return {
+        "billing": BillingResource(
+            base_url=EnvVar("SYNC_BILLING_URL"), api_key=EnvVar("SYNC_BILLING_API_KEY")
+        ),
+        "crm": CrmResource(
+            base_url=EnvVar("SYNC_CRM_URL"), access_token=EnvVar("SYNC_CRM_ACCESS_TOKEN")
+        ),
+        "erp": ErpResource(
+            base_url=EnvVar("SYNC_ERP_URL"), access_token=EnvVar("SYNC_ERP_ACCESS_TOKEN")
+        ),
+    }
+
+
+defs = Definitions(resources=system_resources())

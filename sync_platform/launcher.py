@@ -1,0 +1,275 @@
+"""Starting things: one sandbox, all three, or the whole platform (sandboxes + ``dagster dev``).
+
+The sandboxes are development tools; only these launch commands load them, never the code
+location itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from sandboxes.kit.server import DEFAULT_API_KEYS, DEFAULT_PORTS, SANDBOX_KINDS, SandboxConfig
+
+__all__ = ["DEFAULT_PORTS", "SANDBOX_KINDS", "LaunchError", "run_all", "run_one", "up"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STOP_GRACE_SECONDS = 30.0
+
+
+class LaunchError(Exception):
+    """Something stops a start: a bad option, a busy port, a child that would not come up."""
+
+
+# -- sandboxes ---------------------------------------------------------------------------------
+def _config(args: argparse.Namespace, kind: str, port: int, state: Path) -> SandboxConfig:
+    from sandboxes.kit.faults import Faults
+
+    try:
+        faults = Faults.parse(args.faults)
+    except ValueError as exc:
+        raise LaunchError(str(exc)) from exc
+    return SandboxConfig(
+        kind=kind,
+        state_dir=state,
+        host=args.host,
+        port=port,
+        seed=args.seed,
+        customers=args.customers,
+        faults=faults,
+        webhook_url=getattr(args, "webhook_url", None),
+    )
+
+
+def _banner(config: SandboxConfig) -> str:
+    return (
+        f"{config.kind:8} sandbox  {config.base_url}  api key: {config.api_key}"
+        + (f"  webhook secret: {config.webhook_secret}" if config.webhook_secret else "")
+        + f"  state: {config.state_file}"
+    )
+
+
+def _ensure_port_free(host: str, port: int, what: str) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise LaunchError(
+                f"{what} port {port} on {host} is in use ({exc.strerror}); "
+                f"stop what holds it or choose another port"
+            ) from None
+
+
+def run_one(args: argparse.Namespace) -> int:
+    from sandboxes.kit.server import serve
+
+    config = _config(args, args.kind, args.port, args.state)
+    _ensure_port_free(config.host, config.port, config.kind)
+    print(_banner(config), flush=True)
+    serve(config)
+    return 0
+
+
+def run_all(args: argparse.Namespace) -> int:
+    configs = [
+        _config(args, kind, getattr(args, f"{kind}_port"), args.state) for kind in SANDBOX_KINDS
+    ]
+    for config in configs:
+        _ensure_port_free(config.host, config.port, config.kind)
+    asyncio.run(_serve_all(configs))
+    return 0
+
+
+async def _serve_all(configs: Sequence[SandboxConfig]) -> None:
+    import uvicorn
+
+    from sandboxes.kit.server import create_app
+
+    servers = [
+        uvicorn.Server(uvicorn.Config(create_app(c), host=c.host, port=c.port, log_level="warning"))
+        for c in configs
+    ]
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    while not all(s.started for s in servers):
+        if any(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0.05)
+    for config in configs:
+        print(_banner(config), flush=True)
+    print("sandboxes ready", flush=True)
+    await asyncio.gather(*tasks)
+
+
+# -- the whole platform ------------------------------------------------------------------------
+def up(args: argparse.Namespace) -> int:
+    home: Path = args.home.resolve()
+    ports: dict[str, int] = {kind: getattr(args, f"{kind}_port") for kind in SANDBOX_KINDS}
+    for kind, port in ports.items():
+        _ensure_port_free(args.host, port, f"{kind} sandbox")
+    _ensure_port_free("127.0.0.1", args.dagster_port, "Dagster UI")
+    dagster_home = _prepare_dagster_home(home / "dagster_home")
+    env = {
+        **os.environ,
+        **platform_environment(args.host, ports),
+        "DAGSTER_HOME": str(dagster_home),
+    }
+
+    sandbox_cmd = [
+        sys.executable,
+        "-m",
+        "sync_platform.cli",
+        "sandbox",
+        "up",
+        "--state",
+        str(home / "sandboxes"),
+        "--seed",
+        str(args.seed),
+        "--customers",
+        str(args.customers),
+        "--host",
+        args.host,
+        *[f"--{kind}-port={port}" for kind, port in ports.items()],
+    ]
+    if args.faults:
+        sandbox_cmd.append(f"--faults={args.faults}")
+    children = _Children()
+    try:
+        children.start("sandboxes", sandbox_cmd, env)
+        _wait_healthy(args.host, ports, children)
+        children.start("dagster", _dagster_command(args.dagster_port), env, cwd=_dagster_cwd())
+        print(
+            f"Dagster UI  http://127.0.0.1:{args.dagster_port}  (DAGSTER_HOME={dagster_home})",
+            flush=True,
+        )
+        print("Ctrl-C stops everything; state is kept in " + str(home), flush=True)
+        return children.wait_any()
+    finally:
+        children.stop_all()
+
+
+def platform_environment(host: str, ports: dict[str, int]) -> dict[str, str]:
+    """The variables the code location's resources read (see ``sync_platform.definitions``)."""
+    return {
+        "SYNC_BILLING_URL": f"http://{host}:{ports['billing']}",
+        "SYNC_BILLING_API_KEY": DEFAULT_API_KEYS["billing"],
+        "SYNC_CRM_URL": f"http://{host}:{ports['crm']}",
+        "SYNC_CRM_ACCESS_TOKEN": DEFAULT_API_KEYS["crm"],
+        "SYNC_ERP_URL": f"http://{host}:{ports['erp']}",
+        "SYNC_ERP_ACCESS_TOKEN": DEFAULT_API_KEYS["erp"],
+    }
+
+
+def _prepare_dagster_home(path: Path) -> Path:
+    """A persistent DAGSTER_HOME whose dagster.yaml is the repository's (kept in step)."""
+    path.mkdir(parents=True, exist_ok=True)
+    source = REPO_ROOT / "dagster.yaml"
+    target = path / "dagster.yaml"
+    if source.exists() and (not target.exists() or target.read_bytes() != source.read_bytes()):
+        shutil.copyfile(source, target)
+    elif not target.exists():
+        target.write_text("telemetry:\n  enabled: false\n")
+    return path
+
+
+def _dagster_command(port: int) -> list[str]:
+    command = [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"]
+    workspace = REPO_ROOT / "workspace.yaml"
+    if workspace.exists():
+        return [*command, "-w", str(workspace)]
+    return [*command, "-m", "sync_platform.definitions"]
+
+
+def _dagster_cwd() -> Path:
+    return REPO_ROOT if (REPO_ROOT / "workspace.yaml").exists() else Path.cwd()
+
+
+def _wait_healthy(host: str, ports: dict[str, int], children: _Children) -> None:
+    deadline = time.monotonic() + 300  # seeding a large world takes a while
+    pending = dict(ports)
+    while pending:
+        children.raise_if_exited()
+        for kind, port in list(pending.items()):
+            try:
+                if httpx.get(f"http://{host}:{port}/_sandbox/health", timeout=2).is_success:
+                    del pending[kind]
+            except httpx.HTTPError:
+                pass
+        if time.monotonic() > deadline:
+            raise LaunchError(f"sandboxes {sorted(pending)} did not become healthy in 300 s")
+        time.sleep(0.2)
+
+
+class _Children:
+    """Child processes, each in its own process group, stopped together."""
+
+    def __init__(self) -> None:
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._stopping = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    def start(
+        self, name: str, command: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> None:
+        self._procs[name] = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
+
+    def raise_if_exited(self) -> None:
+        for name, proc in self._procs.items():
+            if proc.poll() is not None:
+                raise LaunchError(f"{name} exited with code {proc.returncode}")
+
+    def wait_any(self) -> int:
+        try:
+            while True:
+                for name, proc in self._procs.items():
+                    if proc.poll() is not None:
+                        print(
+                            f"sync-platform: {name} stopped (exit {proc.returncode})",
+                            file=sys.stderr,
+                        )
+                        return proc.returncode or 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            return 0
+
+    def stop_all(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Dagster first: its runs and daemon may still be talking to the sandboxes.
+        for name in reversed(list(self._procs)):
+            self._stop(name, self._procs[name])
+
+    def _stop(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            print(
+                f"sync-platform: {name} ignored Ctrl-C for {STOP_GRACE_SECONDS:.0f} s; killing",
+                file=sys.stderr,
+            )
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass

@@ -115,7 +115,10 @@ class BillingResource(SystemApiResource):
         if not idempotency_key:
             raise ValueError(f"creating {path} needs an idempotency key")
         response = self.api.request(
-            "POST", path, data=encode_form(params), headers={"Idempotency-Key": idempotency_key}
+            "POST",
+            path,
+            data=dict(encode_form(params)),
+            headers={"Idempotency-Key": idempotency_key},
         )
         return self._validate(model, self.api.decode(response))
 

@@ -362,3 +362,8 @@ ENTITY_LIST: tuple[EntityDef, ...] = (
 ENTITIES: dict[str, EntityDef] = {e.type_name: e for e in ENTITY_LIST}
 SETS: dict[str, EntityDef] = {e.set_name: e for e in ENTITY_LIST if e.company_set}
 COMPANY = ENTITIES["company"]
+
+
+def store_kind(type_name: str, company_id: str) -> str:
+    """Each company's records of a type are one store kind, so listings use the kind index."""
+    return f"{type_name}:{company_id}"

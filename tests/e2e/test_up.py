@@ -1,0 +1,122 @@
+"""``sync-platform up``: one command brings up the sandboxes and the Dagster UI with the code
+location loaded; Ctrl-C stops everything; a second start keeps the sandboxes' state."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandboxes.kit.server import DEFAULT_API_KEYS, free_port
+
+pytestmark = pytest.mark.slow
+
+WORKSPACE_QUERY = """
+{ workspaceOrError { __typename ... on Workspace { locationEntries {
+    name loadStatus
+    locationOrLoadError { __typename ... on PythonError { message } }
+} } } }
+"""
+
+
+@contextmanager
+def platform(home: Path, ports: dict[str, int], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    command = [
+        sys.executable,
+        "-m",
+        "sync_platform.cli",
+        "up",
+        "--home",
+        str(home),
+        "--customers",
+        "40",
+        "--dagster-port",
+        str(ports["dagster"]),
+        *[f"--{kind}-port={ports[kind]}" for kind in ("billing", "crm", "erp")],
+    ]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_for_location(port: int, proc: subprocess.Popen[bytes], log: Path) -> dict[str, object]:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"sync-platform up exited early ({proc.returncode}):\n{log.read_text()}")
+        try:
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/graphql", json={"query": WORKSPACE_QUERY}, timeout=5
+            )
+            entries = response.json()["data"]["workspaceOrError"]["locationEntries"]
+            if entries and entries[0]["loadStatus"] == "LOADED":
+                return dict(entries[0])
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            pass
+        time.sleep(1)
+    pytest.fail(f"Dagster UI did not load the code location in time:\n{log.read_text()}")
+
+
+def stop(proc: subprocess.Popen[bytes], log: Path) -> int:
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        return proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"sync-platform up did not stop on Ctrl-C:\n{log.read_text()}")
+
+
+def port_is_free(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+    except httpx.ConnectError:
+        return True
+    except httpx.HTTPError:
+        return False
+    return False
+
+
+def test_up_serves_the_code_location_stops_cleanly_and_keeps_state(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("billing", "crm", "erp", "dagster")}
+    log = tmp_path / "up.log"
+    billing_auth = {"Authorization": f"Bearer {DEFAULT_API_KEYS['billing']}"}
+
+    with platform(tmp_path / "home", ports, log) as proc:
+        entry = wait_for_location(ports["dagster"], proc, log)
+        assert entry["name"] == "sync_platform"
+        assert entry["locationOrLoadError"] == {"__typename": "RepositoryLocation"}
+        created = httpx.post(
+            f"http://127.0.0.1:{ports['billing']}/v1/customers",
+            data={"name": "Kept Across Restarts Ltd", "email": "kept@example.com"},
+            headers=billing_auth,
+        )
+        assert created.status_code == 200, created.text
+        customer_id = created.json()["id"]
+        assert stop(proc, log) == 0
+    for name, port in ports.items():
+        assert port_is_free(port), f"{name} still listening on {port} after Ctrl-C"
+    assert (tmp_path / "home" / "dagster_home" / "dagster.yaml").exists()
+
+    with platform(tmp_path / "home", ports, log) as proc:
+        wait_for_location(ports["dagster"], proc, log)
+        again = httpx.get(
+            f"http://127.0.0.1:{ports['billing']}/v1/customers/{customer_id}", headers=billing_auth
+        )
+        assert again.status_code == 200
+        assert again.json()["name"] == "Kept Across Restarts Ltd"
+        assert stop(proc, log) == 0
+    assert "Traceback" not in log.read_text()

@@ -263,10 +263,10 @@ class ApiClient:
         system = self.dialect.system
         if status == 429:
             self.stats.rate_limited += 1
+            # Only an explicit Retry-After sets the wait; otherwise the growing backoff does.
+            # (A rolling-window header on a 429 says the window is full, not for how long.)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            throttle = self.dialect.throttle_seconds(response)
-            wait = max(retry_after or 0.0, throttle) or None
-            return RateLimited(system, vendor.message, retry_after=wait, **common)
+            return RateLimited(system, vendor.message, retry_after=retry_after, **common)
         if status >= 500 or status == 408:
             self.stats.transient_failures += 1
             if repeatable or self.dialect.retry_decision(response) is True:

@@ -53,7 +53,11 @@ def lines_for_amount(invoice_doc: Doc, amount: int, ids: Ids) -> list[Doc]:
     invoice_tax = sum(t["amount"] for t in exclusive)
     taxes, left = [], amount - pretax
     for i, tax in enumerate(exclusive):
-        share = left if i == len(exclusive) - 1 else div_half_up((amount - pretax) * tax["amount"], invoice_tax or 1)
+        share = (
+            left
+            if i == len(exclusive) - 1
+            else div_half_up((amount - pretax) * tax["amount"], invoice_tax or 1)
+        )
         left -= share
         taxes.append({**tax, "amount": share, "taxable_amount": pretax})
     if not exclusive:
@@ -221,9 +225,7 @@ def settle(note: Doc, refunds: list[tuple[str, int]], out_of_band: int | None) -
     if note["type"] == "pre_payment":
         return
     if refunded + (out_of_band or 0) > note["total"]:
-        raise StripeError.invalid(
-            "refund_amount", "The refunds exceed the credit note's total."
-        )
+        raise StripeError.invalid("refund_amount", "The refunds exceed the credit note's total.")
     note["out_of_band_amount"] = note["total"] - refunded
 
 

@@ -64,9 +64,7 @@ class StripeError(Exception):
     @classmethod
     def no_such(cls, kind: str, obj_id: str, param: str = "id", status: int = 404) -> StripeError:
         label = kind.replace("_", " ")
-        return cls(
-            status, f"No such {label}: '{obj_id}'", code="resource_missing", param=param
-        )
+        return cls(status, f"No such {label}: '{obj_id}'", code="resource_missing", param=param)
 
     @classmethod
     def state(cls, message: str, code: str = "invoice_not_editable") -> StripeError:
@@ -83,7 +81,8 @@ def authentication_error(key: str | None) -> StripeError:
     if not key:
         message = (
             "You did not provide an API key. You need to provide your API key in the "
-            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+            "Authorization header, using Bearer auth "
+            "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
         )
     else:
         message = f"Invalid API Key provided: {mask_key(key)}"

@@ -71,7 +71,9 @@ def check_known(params: Params, allowed: Iterable[str]) -> None:
     known = COMMON_PARAMS | set(allowed)
     for name in params:
         if name not in known:
-            raise StripeError.invalid(name, f"Received unknown parameter: {name}")
+            raise StripeError(
+                400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name
+            )
 
 
 def required(params: Params, name: str) -> Any:
@@ -139,6 +141,16 @@ def string_list(params: Params, name: str) -> list[str]:
     if isinstance(raw, list) and all(isinstance(v, str) for v in raw):
         return list(raw)
     raise StripeError.invalid(name, f"Invalid array: {name}")
+
+
+def nested(params: Params, name: str) -> Params:
+    """A hash parameter (``period[start]=...``); absent or ``""`` gives an empty one."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return {}
+    if not isinstance(raw, dict):
+        raise StripeError.invalid(name, f"Invalid hash: {name}")
+    return raw
 
 
 def dict_list(params: Params, name: str) -> list[Params]:

@@ -6,12 +6,11 @@ invoice's ``total_taxes``; so ``total == subtotal + sum(exclusive total_taxes)``
 
 from __future__ import annotations
 
-from typing import Any
-
 from sandboxes.billing.errors import StripeError
 from sandboxes.billing.objects import Doc, list_object
 
 MONTH_SECONDS = 30 * 86_400
+TIMES = "\u00d7"  # the multiplication sign: Stripe describes lines as "2 <times> Team plan"
 TERMS_DAYS = {"NET15": 15, "NET30": 30, "NET60": 60}
 
 
@@ -105,6 +104,7 @@ def subscription(
         "billing_cycle_anchor": created,
         "billing_cycle_anchor_config": None,
         "billing_mode": {"type": "classic"},
+        "billing_schedules": [],
         "billing_thresholds": None,
         "cancel_at": None,
         "cancel_at_period_end": False,
@@ -126,6 +126,7 @@ def subscription(
         "items": list_object(f"/v1/subscription_items?subscription={obj_id}", items),
         "latest_invoice": None,
         "livemode": False,
+        "managed_payments": {"enabled": False},
         "metadata": metadata or {},
         "next_pending_invoice_item_invoice": None,
         "on_behalf_of": None,
@@ -334,6 +335,7 @@ def line_item(
         "pretax_credit_amounts": [],
         "pricing": pricing,
         "quantity": quantity,
+        "quantity_decimal": str(quantity),
         "subscription": sub,
         "subtotal": amount,
         "taxes": line_taxes(amount, tax_rates),
@@ -376,7 +378,7 @@ def finalize(invoice_doc: Doc, customer_doc: Doc, at: int) -> None:
     """Draft -> open: Stripe numbers the invoice from the customer's sequence."""
     if invoice_doc["status"] != "draft":
         raise StripeError.state(
-            f"This invoice is already finalized, you can't re-finalize a non-draft invoice.",
+            "This invoice is already finalized, you can't re-finalize a non-draft invoice.",
         )
     sequence = int(customer_doc.get("next_invoice_sequence", 1))
     customer_doc["next_invoice_sequence"] = sequence + 1
@@ -407,7 +409,9 @@ def require_status(invoice_doc: Doc, allowed: tuple[str, ...], action: str) -> N
         raise StripeError.state(
             f"You can only {action} an invoice with status {' or '.join(allowed)}; "
             f"{invoice_doc['id']} is {invoice_doc['status']}.",
-            code="invoice_unexpected_state" if invoice_doc["status"] != "draft" else "invoice_not_editable",
+            code="invoice_unexpected_state"
+            if invoice_doc["status"] != "draft"
+            else "invoice_not_editable",
         )
 
 
@@ -456,7 +460,3 @@ def invoice_item(
         "tax_rates": tax_rates,
         "test_clock": None,
     }
-
-
-def public_tax_rates(rates: list[Any]) -> list[Doc]:
-    return [{k: v for k, v in rate.items() if not k.startswith("_")} for rate in rates]

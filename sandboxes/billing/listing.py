@@ -51,9 +51,11 @@ class Filter:
         if not isinstance(raw, dict):
             raise StripeError.invalid(name, f"Invalid {name}: expected a timestamp or a hash")
         operators = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-        for op, value in raw.items():
+        for op in raw:
             if op not in operators:
-                raise StripeError.invalid(f"{name}[{op}]", f"Received unknown parameter: {name}[{op}]")
+                raise StripeError.invalid(
+                    f"{name}[{op}]", f"Received unknown parameter: {name}[{op}]"
+                )
             self.raw(f"{column} {operators[op]} ?", integer(raw, op))
         return self
 
@@ -158,7 +160,5 @@ def _special(billing: Billing, doc: Doc, head: str) -> Any:
             params=(doc["id"],),
             descending=True,
         )
-        return list_object(
-            f"/v1/invoice_payments?invoice={doc['id']}", [d for _, d in rows]
-        )
+        return list_object(f"/v1/invoice_payments?invoice={doc['id']}", [d for _, d in rows])
     return None

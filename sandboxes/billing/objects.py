@@ -36,7 +36,11 @@ class Ids:
             return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
         n = self._counters.get(prefix, 0)
         self._counters[prefix] = n + 1
-        return f"{prefix}_" + stable_token(self._seed, f"billing:{prefix}", n, length)
+        # One token carries ~21 random characters; longer ids join two halves.
+        half = (length + 1) // 2
+        head = stable_token(self._seed, f"billing:{prefix}", n, half)
+        tail = stable_token(self._seed, f"billing:{prefix}:tail", n, length - half)
+        return f"{prefix}_{head}{tail}"
 
 
 def list_object(url: str, data: list[Doc], has_more: bool = False) -> Doc:
@@ -121,11 +125,16 @@ def tax_id(
     return {
         "id": obj_id,
         "object": "tax_id",
-        "country": value[:2] if type_.endswith("_vat") else type_[:2].upper(),
+        "country": value[:2] if type_ == "eu_vat" else type_[:2].upper(),
         "created": created,
         "customer": customer_id,
         "livemode": False,
-        "owner": {"account": None, "application": None, "customer": customer_id, "type": "customer"},
+        "owner": {
+            "account": None,
+            "application": None,
+            "customer": customer_id,
+            "type": "customer",
+        },
         "type": type_,
         "value": value,
         "verification": {

@@ -37,7 +37,15 @@ def balance_transaction(
 ) -> Doc:
     category = {"charge": "charge", "refund": "refund", "payout": "payout"}.get(type_, type_)
     fee_details = (
-        [{"amount": fee, "application": None, "currency": currency, "description": "Stripe processing fees", "type": "stripe_fee"}]
+        [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": currency,
+                "description": "Stripe processing fees",
+                "type": "stripe_fee",
+            }
+        ]
         if fee
         else []
     )
@@ -98,6 +106,7 @@ def payment_intent(
         "last_payment_error": None,
         "latest_charge": charge_id,
         "livemode": False,
+        "managed_payments": {"enabled": False},
         "metadata": metadata or {},
         "next_action": None,
         "on_behalf_of": None,
@@ -176,8 +185,15 @@ def charge(
         "payment_intent": payment_intent_id,
         "payment_method": "pm_card_visa",
         "payment_method_details": {
-            "card": {"brand": "visa", "country": "US", "exp_month": 12, "exp_year": 2034,
-                     "funding": "credit", "last4": "4242", "network": "visa"},
+            "card": {
+                "brand": "visa",
+                "country": "US",
+                "exp_month": 12,
+                "exp_year": 2034,
+                "funding": "credit",
+                "last4": "4242",
+                "network": "visa",
+            },
             "type": "card",
         },
         "receipt_email": None,
@@ -294,7 +310,14 @@ def refund(
         "currency": charge_doc["currency"],
         "customer": charge_doc["customer"],
         "customer_account": None,
-        "destination_details": {"card": {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"}, "type": "card"},
+        "destination_details": {
+            "card": {
+                "reference_status": "pending",
+                "reference_type": "acquirer_reference_number",
+                "type": "refund",
+            },
+            "type": "card",
+        },
         "metadata": metadata or {},
         "payment_intent": charge_doc["payment_intent"],
         "payment_method": charge_doc["payment_method"],
@@ -307,7 +330,11 @@ def refund(
 
 
 def refund_charge(
-    charge_doc: Doc, amount: int | None, ids: Ids, at: int, reason: str | None = None,
+    charge_doc: Doc,
+    amount: int | None,
+    ids: Ids,
+    at: int,
+    reason: str | None = None,
     metadata: dict[str, str] | None = None,
 ) -> tuple[Doc, Doc]:
     """Refund ``amount`` (default: what is left) of a charge; mutates the charge."""
@@ -337,10 +364,17 @@ def refund_charge(
         description="REFUND FOR CHARGE",
     )
     doc = refund(
-        refund_id, at, charge_doc=charge_doc, amount=amount, txn_id=txn_id, reason=reason,
+        refund_id,
+        at,
+        charge_doc=charge_doc,
+        amount=amount,
+        txn_id=txn_id,
+        reason=reason,
         metadata=metadata,
     )
     charge_doc["amount_refunded"] += amount
+    listed = charge_doc["refunds"]
+    charge_doc["refunds"] = {**listed, "data": [doc, *listed["data"]]}
     charge_doc["refunded"] = charge_doc["amount_refunded"] >= charge_doc["amount"]
     return doc, txn
 
@@ -389,8 +423,14 @@ def payout(
 
 
 def make_payout(
-    ids: Ids, at: int, amount: int, currency: str, *, automatic: bool,
-    description: str | None = "STRIPE PAYOUT", metadata: dict[str, str] | None = None,
+    ids: Ids,
+    at: int,
+    amount: int,
+    currency: str,
+    *,
+    automatic: bool,
+    description: str | None = "STRIPE PAYOUT",
+    metadata: dict[str, str] | None = None,
 ) -> tuple[Doc, Doc]:
     """A payout and the negative balance transaction that takes the money out."""
     payout_id, txn_id = ids.new("po"), ids.new("txn")
@@ -406,7 +446,13 @@ def make_payout(
         description=description,
     )
     doc = payout(
-        payout_id, at, amount=amount, currency=currency, txn_id=txn_id, automatic=automatic,
-        description=description, metadata=metadata,
+        payout_id,
+        at,
+        amount=amount,
+        currency=currency,
+        txn_id=txn_id,
+        automatic=automatic,
+        description=description,
+        metadata=metadata,
     )
     return doc, txn

@@ -57,10 +57,9 @@ def resolve_type(request: Request) -> ObjectType:
 
 
 class ObjectApi:
-    def __init__(self, repo: CrmRepository, hub: WebhookHub, base_url: str) -> None:
+    def __init__(self, repo: CrmRepository, hub: WebhookHub) -> None:
         self.repo = repo
         self.hub = hub
-        self.base_url = base_url
 
     def routes(self) -> list[Route]:
         base = "/crm/v3/objects/{object_type}"
@@ -91,12 +90,17 @@ class ObjectApi:
         results = [self._render_with(otype, d, names, assoc) for d in docs]
         body: dict[str, Any] = {"results": results}
         if next_seq is not None:
-            body["paging"] = {"next": {"after": str(next_seq), "link": self._link(request, next_seq)}}
+            body["paging"] = {
+                "next": {"after": str(next_seq), "link": self._link(request, next_seq)}
+            }
         return JSONResponse(body)
 
-    def _link(self, request: Request, after: int) -> str:
+    @staticmethod
+    def _link(request: Request, after: int) -> str:
+        """The next page's absolute URL, with the request's own parameters."""
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
-        return f"{self.base_url}{request.url.path}?{urlencode([*params, ('after', str(after))])}"
+        query = urlencode([*params, ("after", str(after))])
+        return f"{str(request.base_url).rstrip('/')}{request.url.path}?{query}"
 
     def _render_with(
         self, otype: ObjectType, doc: Doc, names: list[str], assoc: list[str]
@@ -297,7 +301,9 @@ class ObjectApi:
         self.repo.check_unique(otype, props, own_id=doc["id"])
         changed = self.repo.update(otype, doc, props, ms)
         changes.extend(_property_changes(otype, doc["id"], changed, ms))
-        return {**render(otype, doc, _written(otype, props)), "new": False}
+        # The key the caller matched on comes back too, so results can be paired with inputs.
+        names = _written(otype, {**props, id_property: None})
+        return {**render(otype, doc, names), "new": False}
 
     async def batch_archive(self, request: Request) -> Response:
         otype = resolve_type(request)

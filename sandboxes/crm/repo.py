@@ -226,9 +226,7 @@ class CrmRepository:
             for to_id, _ in self.associated(otype.name, doc["id"], to_name):
                 self.disassociate(otype.name, doc["id"], to_name, to_id)
 
-    def require(
-        self, otype: ObjectType, object_id: str, id_property: str | None = None
-    ) -> Doc:
+    def require(self, otype: ObjectType, object_id: str, id_property: str | None = None) -> Doc:
         doc = self.find(otype, id_property, object_id)
         if doc is None:
             raise not_found(f"Object not found.  objectId are usually numeric. ({object_id})")
@@ -282,9 +280,7 @@ class CrmRepository:
         pairs = [(str(d["to"]), list(d["types"])) for _, d in rows]
         return pairs, (rows[-1][0] if more else None)
 
-    def associated(
-        self, from_name: str, from_id: str, to_name: str
-    ) -> list[tuple[str, list[int]]]:
+    def associated(self, from_name: str, from_id: str, to_name: str) -> list[tuple[str, list[int]]]:
         pairs, _ = self.associations_page(from_name, from_id, to_name, None, 10_000)
         return pairs
 

@@ -120,7 +120,9 @@ def _filter(otype: ObjectType, spec: dict[str, Any], params: list[Any]) -> str:
         # HubSpot's NEQ also matches records that have no value at all.
         return f"({clause} OR {col} IS NULL)" if operator == "NEQ" else clause
     if operator == "BETWEEN":
-        params.extend([_value(kind, spec.get("value"), name), _value(kind, spec.get("highValue"), name)])
+        params.extend(
+            [_value(kind, spec.get("value"), name), _value(kind, spec.get("highValue"), name)]
+        )
         return f"{expr} BETWEEN ? AND ?"
     if operator in ("IN", "NOT_IN"):
         values = [_value(kind, v, name) for v in spec.get("values") or []]

@@ -72,7 +72,8 @@ def _ro(name: str, kind: Kind = "string", **kw: object) -> Field:
 ID = Field("id", "guid")  # writable on insert only: BC lets a client choose the SystemId
 MODIFIED = _ro("lastModifiedDateTime", "datetime")
 INVOICE_STATUS = ("Draft", "In Review", "Open", "Paid", "Canceled", "Corrective")
-LINE_TYPES = ("Comment", "Account", "Item", "Resource", "Fixed Asset", "Charge")
+LINE_TYPES = ("Item", "Comment", "Account", "Resource", "Fixed Asset", "Charge")
+# The first value of an enum is its default.
 BLOCKED = (" ", "Ship", "Invoice", "All")
 
 _DOCUMENT_LINE_FIELDS: tuple[Field, ...] = (
@@ -253,12 +254,26 @@ ENTITY_LIST: tuple[EntityDef, ...] = (
             ID,
             _ro("number", max_len=20),
             _ro("displayName", max_len=100),
-            _ro("category", "enum", values=("", "Assets", "Liabilities", "Equity", "Income",
-                                            "CostOfGoodsSold", "Expense")),
+            _ro(
+                "category",
+                "enum",
+                values=(
+                    "",
+                    "Assets",
+                    "Liabilities",
+                    "Equity",
+                    "Income",
+                    "CostOfGoodsSold",
+                    "Expense",
+                ),
+            ),
             _ro("subCategory", max_len=80),
             _ro("blocked", "bool"),
-            _ro("accountType", "enum", values=("Posting", "Heading", "Total", "Begin-Total",
-                                               "End-Total")),
+            _ro(
+                "accountType",
+                "enum",
+                values=("Posting", "Heading", "Total", "Begin-Total", "End-Total"),
+            ),
             _ro("directPosting", "bool"),
             MODIFIED,
         ),

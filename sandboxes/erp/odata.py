@@ -23,9 +23,19 @@ from sandboxes.kit.store import SandboxStore
 DEFAULT_PAGE_SIZE = 100  # the sandbox's server-driven page size (Business Central: 20,000)
 MAX_PAGE_SIZE = 20_000
 _KNOWN_OPTIONS = {
-    "$filter", "$top", "$skip", "$select", "$orderby", "$expand", "$count", "$skiptoken",
-    "$format", "$schemaversion", "company", "tenant",
-}  # fmt: skip
+    "$filter",
+    "$top",
+    "$skip",
+    "$select",
+    "$orderby",
+    "$expand",
+    "$count",
+    "$skiptoken",
+    "$format",
+    "$schemaversion",
+    "company",
+    "tenant",
+}
 _MAXPAGESIZE = re.compile(r"odata\.maxpagesize\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -203,9 +213,11 @@ def next_link(url: URL, page: Page) -> str | None:
     if page.next_token is None:
         return None
     params = [
-        (k, v) for k, v in url.query_params.multi_items() if k not in ("$skip", "$skiptoken", "$top")
+        (k, v)
+        for k, v in QueryParams(url.query).multi_items()
+        if k not in ("$skip", "$skiptoken", "$top")
     ]
     if page.next_top is not None:
         params.append(("$top", str(page.next_top)))
     params.append(("$skiptoken", str(page.next_token)))
-    return str(url.replace(query=urlencode(params)))
+    return str(url.replace(query=urlencode(params, safe="$")))

@@ -18,10 +18,18 @@ from sandboxes.erp.wire import ZERO_GUID, format_stamp, stable_guid
 from sandboxes.kit.store import SandboxStore
 from sandboxes.kit.world import COUNTRIES, PLANS, REGIONS, TAX_RATES, Company, build_world
 
-REGION_NAMES = {"na": "North America", "emea": "Europe, Middle East & Africa", "apac": "Asia Pacific"}
+REGION_NAMES = {
+    "na": "North America",
+    "emea": "Europe, Middle East & Africa",
+    "apac": "Asia Pacific",
+}
 LOCAL_CURRENCY = {"na": "USD", "emea": "EUR", "apac": "AUD"}
-CURRENCIES = {"USD": ("US dollar", "$"), "EUR": ("Euro", "€"), "GBP": ("Pound", "£"),
-              "AUD": ("Australian dollar", "$")}  # fmt: skip  # CHF deliberately missing
+CURRENCIES = {
+    "USD": ("US dollar", "$"),
+    "EUR": ("Euro", "€"),
+    "GBP": ("Pound", "£"),
+    "AUD": ("Australian dollar", "$"),
+}  # CHF deliberately missing
 PAYMENT_TERMS = {"NET15": 15, "NET30": 30, "NET60": 60, "DUE": 0}
 CLOSED_AFTER_DAYS = 75  # periods that ended longer ago than this are closed
 BANK_ACCOUNT, RECEIVABLES, TAX_PAYABLE, FEES = "10100", "13100", "22300", "64100"
@@ -47,8 +55,10 @@ def seed_store(store: SandboxStore, seed: int, customers: int, anchor: date) -> 
             cid = company_id(seed, region)
             store.insert("company", cid, _company(cid, region, stamp))
             tables = _reference_data(seed, region, anchor, stamp)
-            refs = {kind: {doc["code"]: doc["id"] for _, doc in rows if "code" in doc}
-                    for kind, rows in tables.items()}  # fmt: skip
+            refs = {
+                kind: {doc["code"]: doc["id"] for _, doc in rows if "code" in doc}
+                for kind, rows in tables.items()
+            }
             tables["customer"] = list(_customers(seed, world.by_region[region], refs))
             for kind, rows in tables.items():
                 store.insert_many(store_kind(kind, cid), rows)
@@ -84,51 +94,97 @@ def _reference_data(seed: int, region: str, anchor: date, stamp: str) -> dict[st
         (BANK_ACCOUNT, "Checking Account", "Assets", "Cash"),
         (RECEIVABLES, "Accounts Receivable", "Assets", "Accounts Receivable"),
         (TAX_PAYABLE, "Sales Tax / VAT Payable", "Liabilities", "Current Liabilities"),
-        *[(f"401{i}0", f"Revenue {name}", "Income", "Income, Services")
-          for i, (_, name, _) in enumerate(PLANS, 1)],
+        *[
+            (f"401{i}0", f"Revenue {name}", "Income", "Income, Services")
+            for i, (_, name, _) in enumerate(PLANS, 1)
+        ],
         (FEES, "Bank Fees", "Expense", "Other Expenses"),
-    ]  # fmt: skip
+    ]
     return {
         "currency": [
-            _doc(gid("currency", code), stamp, code=code, displayName=name, symbol=symbol,
-                 amountDecimalPlaces="2:2", amountRoundingPrecision=0.01)
+            _doc(
+                gid("currency", code),
+                stamp,
+                code=code,
+                displayName=name,
+                symbol=symbol,
+                amountDecimalPlaces="2:2",
+                amountRoundingPrecision=0.01,
+            )
             for code, (name, symbol) in CURRENCIES.items()
         ],
         "paymentTerm": [
-            _doc(gid("terms", code), stamp, code=code, dueDateCalculation=f"{days}D",
-                 displayName="Due on receipt" if days == 0 else f"Net {days} days",
-                 discountDateCalculation="", discountPercent=0,
-                 calculateDiscountOnCreditMemos=False, _days=days)
+            _doc(
+                gid("terms", code),
+                stamp,
+                code=code,
+                dueDateCalculation=f"{days}D",
+                displayName="Due on receipt" if days == 0 else f"Net {days} days",
+                discountDateCalculation="",
+                discountPercent=0,
+                calculateDiscountOnCreditMemos=False,
+                _days=days,
+            )
             for code, days in PAYMENT_TERMS.items()
         ],
         "taxGroup": [
-            _doc(gid("tax", t.erp_tax_group), stamp, code=t.erp_tax_group,
-                 displayName=f"{t.display_name} {t.jurisdiction}",
-                 taxType="Sales Tax" if t.country == "US" else "VAT", _rateBp=t.percentage_bp)
+            _doc(
+                gid("tax", t.erp_tax_group),
+                stamp,
+                code=t.erp_tax_group,
+                displayName=f"{t.display_name} {t.jurisdiction}",
+                taxType="Sales Tax" if t.country == "US" else "VAT",
+                _rateBp=t.percentage_bp,
+            )
             for t in TAX_RATES
             if t.erp_tax_group and _REGION_OF_COUNTRY[t.country] == region
         ],
         "account": [
-            _doc(gid("account", number), stamp, code=number, number=number, displayName=name,
-                 category=category, subCategory=sub, blocked=False, accountType="Posting",
-                 directPosting=True)
+            _doc(
+                gid("account", number),
+                stamp,
+                code=number,
+                number=number,
+                displayName=name,
+                category=category,
+                subCategory=sub,
+                blocked=False,
+                accountType="Posting",
+                directPosting=True,
+            )
             for number, name, category, sub in accounts
         ],
         "accountingPeriod": list(_periods(gid, anchor, stamp)),
         **_dimensions(gid, stamp),
         "item": [
-            _doc(gid("item", code), stamp, code=code.upper(), number=code.upper(),
-                 displayName=name, type="Service", blocked=False, unitPrice=price,
-                 priceIncludesTax=False, unitCost=0, taxGroupId=ZERO_GUID, taxGroupCode="",
-                 baseUnitOfMeasureCode="PCS")
+            _doc(
+                gid("item", code),
+                stamp,
+                code=code.upper(),
+                number=code.upper(),
+                displayName=name,
+                type="Service",
+                blocked=False,
+                unitPrice=price,
+                priceIncludesTax=False,
+                unitCost=0,
+                taxGroupId=ZERO_GUID,
+                taxGroupCode="",
+                baseUnitOfMeasureCode="PCS",
+            )
             for code, name, price in PLANS
         ],
         "customerPaymentJournal": [
-            _doc(gid("journal", "GENERAL"), stamp, code="GENERAL",
-                 displayName="Cash receipts", balancingAccountId=gid("account", BANK_ACCOUNT),
-                 balancingAccountNumber=BANK_ACCOUNT)
+            _doc(
+                gid("journal", "GENERAL"),
+                stamp,
+                code="GENERAL",
+                displayName="Cash receipts",
+                balancingAccountId=gid("account", BANK_ACCOUNT),
+                balancingAccountNumber=BANK_ACCOUNT,
+            )
         ],
-    }  # fmt: skip
+    }
 
 
 def _periods(gid: Any, anchor: date, stamp: str) -> Iterator[Row]:
@@ -138,27 +194,40 @@ def _periods(gid: Any, anchor: date, stamp: str) -> Iterator[Row]:
             start = date(year, month, 1)
             end = date(year, month, calendar.monthrange(year, month)[1])
             closed = end < closed_before
-            yield _doc(gid("period", start), stamp, startingDate=start.isoformat(),
-                       name=calendar.month_name[month], newFiscalYear=month == 1,
-                       closed=closed, dateLocked=closed)  # fmt: skip
+            yield _doc(
+                gid("period", start),
+                stamp,
+                startingDate=start.isoformat(),
+                name=calendar.month_name[month],
+                newFiscalYear=month == 1,
+                closed=closed,
+                dateLocked=closed,
+            )
 
 
 def _dimensions(gid: Any, stamp: str) -> dict[str, list[Row]]:
     values = {
         "REGION": ("Region", [(r.upper(), REGION_NAMES[r]) for r in REGIONS]),
-        "DEPARTMENT": ("Department", [("SALES", "Sales"), ("ADM", "Administration"),
-                                      ("PROD", "Production")]),
-    }  # fmt: skip
+        "DEPARTMENT": (
+            "Department",
+            [("SALES", "Sales"), ("ADM", "Administration"), ("PROD", "Production")],
+        ),
+    }
     dims: list[Row] = []
     dim_values: list[Row] = []
     for code, (name, members) in values.items():
         dim_id = gid("dimension", code)
         dims.append(_doc(dim_id, stamp, code=code, displayName=name))
         dim_values += [
-            _doc(gid("dimension", code, value), stamp, code=value, dimensionId=dim_id,
-                 displayName=value_name)
+            _doc(
+                gid("dimension", code, value),
+                stamp,
+                code=value,
+                dimensionId=dim_id,
+                displayName=value_name,
+            )
             for value, value_name in members
-        ]  # fmt: skip
+        ]
     return {"dimension": dims, "dimensionValue": dim_values}
 
 

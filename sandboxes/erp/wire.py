@@ -226,4 +226,3 @@ def decode_body(entity: EntityDef, body: Any, *, creating: bool) -> dict[str, An
             raise bad_request(f"The property '{name}' is read-only.", "BadRequest_ReadOnly")
         values[name] = decode_value(field, raw)
     return values
-

@@ -1,0 +1,132 @@
+"""The bound action ``Microsoft.NAV.post`` for invoices, credit memos and payment journals.
+
+Posting checks everything first and writes only when all checks pass (inside one store
+transaction), so a refused posting leaves no trace.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sandboxes.erp.context import Ctx, business_error
+from sandboxes.erp.documents import DRAFT, Doc, find_invoice
+
+
+def check_posting_date(ctx: Ctx, posting_date: str, what: str) -> None:
+    """The posting date must fall in an existing accounting period that is not closed."""
+    periods = sorted(
+        ctx.store.iter_all(ctx.kind("accountingPeriod")), key=lambda p: p["startingDate"]
+    )
+    day = date.fromisoformat(posting_date)
+    current = [p for p in periods if p["startingDate"] <= posting_date]
+    last_year_end = date(date.fromisoformat(periods[-1]["startingDate"]).year, 12, 31)
+    if not current or day > last_year_end:
+        raise business_error(
+            f"Cannot post {what}: the posting date {posting_date} is not within an "
+            "accounting period. Create the accounting periods first."
+        )
+    period = current[-1]
+    if period["closed"] or period["dateLocked"]:
+        raise business_error(
+            f"Cannot post {what}: the posting date {posting_date} is in the closed accounting "
+            f"period {period['name']} {period['startingDate'][:4]}; it is not within your range "
+            "of allowed posting dates."
+        )
+
+
+def check_tax_codes(ctx: Ctx, lines: list[Doc], what: str) -> None:
+    for line in lines:
+        code = line["taxCode"]
+        if code and ctx.find("taxGroup", "code", code) is None:
+            raise business_error(
+                f"Cannot post {what}: the tax code '{code}' on line {line['sequence']} is not a "
+                "tax group in this company (the Tax Group does not exist)."
+            )
+
+
+def _check_document(ctx: Ctx, doc: Doc, what: str) -> list[Doc]:
+    if doc["status"] != DRAFT:
+        raise business_error(f"{what} is already posted (status {doc['status']}).")
+    lines = ctx.find_all(f"{_type_of(doc)}Line", "documentId", doc["id"])
+    if not [x for x in lines if x["lineType"] != "Comment" and x["quantity"]]:
+        raise business_error(f"Cannot post {what}: there is nothing to post.")
+    customer = ctx.get("customer", doc["customerId"])
+    if customer is None:
+        raise business_error(f"Cannot post {what}: customer {doc['customerNumber']} is gone.")
+    if customer["blocked"] in ("Invoice", "All"):
+        raise business_error(
+            f"You cannot post this type of document when Customer {customer['number']} is "
+            f"blocked with type {customer['blocked']}."
+        )
+    check_posting_date(ctx, doc["postingDate"], what)
+    check_tax_codes(ctx, lines, what)
+    return lines
+
+
+def _type_of(doc: Doc) -> str:
+    return "salesInvoice" if "invoiceDate" in doc else "salesCreditMemo"
+
+
+def _adjust_balance(ctx: Ctx, customer_id: str, delta: int) -> None:
+    customer = ctx.get("customer", customer_id)
+    if customer is not None:
+        customer["balanceDue"] = int(customer["balanceDue"]) + delta
+        ctx.put_quietly("customer", customer)
+
+
+def post_invoice(ctx: Ctx, invoice: Doc) -> None:
+    _check_document(ctx, invoice, f"sales invoice {invoice['number']}")
+    total = int(invoice["totalAmountIncludingTax"])
+    invoice["remainingAmount"] = total
+    invoice["status"] = "Open" if total > 0 else "Paid"
+    ctx.save("salesInvoice", invoice)
+    _adjust_balance(ctx, invoice["customerId"], total)
+
+
+def post_credit_memo(ctx: Ctx, memo: Doc) -> None:
+    _check_document(ctx, memo, f"sales credit memo {memo['number']}")
+    total = int(memo["totalAmountIncludingTax"])
+    applied = 0
+    invoice = find_invoice(ctx, memo["invoiceId"], "")
+    if invoice is not None and invoice["status"] == "Open":
+        applied = min(total, int(invoice["remainingAmount"]))
+        _apply_to_invoice(ctx, invoice, applied)
+    memo["status"] = "Paid" if applied == total else "Open"
+    ctx.save("salesCreditMemo", memo)
+    _adjust_balance(ctx, memo["customerId"], -total)
+
+
+def _apply_to_invoice(ctx: Ctx, invoice: Doc, amount: int) -> None:
+    invoice["remainingAmount"] = int(invoice["remainingAmount"]) - amount
+    if invoice["remainingAmount"] == 0:
+        invoice["status"] = "Paid"
+    ctx.save("salesInvoice", invoice)
+
+
+def post_journal(ctx: Ctx, journal: Doc) -> None:
+    """Post every payment line of the journal; posted lines leave the journal, as in BC."""
+    lines = ctx.find_all("customerPayment", "journalId", journal["id"])
+    if not lines:
+        raise business_error(f"Cannot post journal {journal['code']}: there is nothing to post.")
+    for line in lines:
+        what = f"payment line {line['lineNumber']} of journal {journal['code']}"
+        check_posting_date(ctx, line["postingDate"], what)
+        if ctx.get("customer", line["customerId"]) is None:
+            raise business_error(f"Cannot post {what}: customer {line['customerNumber']} is gone.")
+        invoice = find_invoice(ctx, line["appliesToInvoiceId"], "")
+        if invoice is not None and invoice["status"] != "Open":
+            raise business_error(
+                f"Cannot post {what}: invoice {invoice['number']} is {invoice['status']}, "
+                "there is no open entry to apply the payment to."
+            )
+    for line in lines:
+        _post_payment(ctx, line)
+        ctx.delete("customerPayment", line["id"])
+
+
+def _post_payment(ctx: Ctx, line: Doc) -> None:
+    # Beyond the invoice's remaining amount a payment stays on the customer as an open credit.
+    invoice = find_invoice(ctx, line["appliesToInvoiceId"], "")
+    if invoice is not None:
+        _apply_to_invoice(ctx, invoice, min(int(line["amount"]), int(invoice["remainingAmount"])))
+    _adjust_balance(ctx, line["customerId"], -int(line["amount"]))

@@ -23,7 +23,7 @@ from resources.billing_models import (
     StripeRefund,
     StripeWebhookEndpoint,
 )
-from resources.http import VendorError
+from resources.http import VendorError, parse_error_envelope
 from resources.paginators import PageRequest, StripeListPaginator
 
 STRIPE_API_VERSION = "2026-10-28.endive"
@@ -34,12 +34,7 @@ class StripeDialect:
     system = "billing"
 
     def parse_error(self, response: httpx.Response) -> VendorError:
-        try:
-            error = response.json().get("error") or {}
-        except (ValueError, AttributeError):
-            error = {}
-        message = error.get("message") or f"HTTP {response.status_code} without an error body"
-        return VendorError(code=error.get("code") or error.get("type"), message=str(message))
+        return parse_error_envelope(response)
 
     def retry_decision(self, response: httpx.Response) -> bool | None:
         value = response.headers.get("Stripe-Should-Retry")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from resources.base import SystemApiResource
 from resources.errors import NotFound
-from resources.http import VendorError
+from resources.http import VendorError, parse_error_envelope
 from resources.paginators import ODataNextLinkPaginator, PageRequest
 
 Record = TypeVar("Record", bound="ODataEntity")
@@ -130,12 +130,7 @@ class BusinessCentralDialect:
     system = "erp"
 
     def parse_error(self, response: httpx.Response) -> VendorError:
-        try:
-            error = response.json().get("error") or {}
-        except (ValueError, AttributeError):
-            error = {}
-        message = error.get("message") or f"HTTP {response.status_code} without an error body"
-        return VendorError(code=error.get("code"), message=str(message))
+        return parse_error_envelope(response)
 
     def retry_decision(self, response: httpx.Response) -> bool | None:
         return None

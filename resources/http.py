@@ -81,6 +81,18 @@ class VendorDialect(Protocol):
     def is_idempotency_conflict(self, response: httpx.Response, error: VendorError) -> bool: ...
 
 
+def parse_error_envelope(response: httpx.Response) -> VendorError:
+    """``{"error": {"code", "message", ...}}``: the error body of Stripe and of OData."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    if not isinstance(error, dict):
+        error = {}
+    message = error.get("message") or f"HTTP {response.status_code} without an error body"
+    return VendorError(code=error.get("code") or error.get("type"), message=str(message))
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
     if not value:

@@ -121,6 +121,12 @@ class ErpAccountingPeriod(ODataEntity):
     closed: bool | None = None
 
 
+class ErpPaymentTerm(ODataEntity):
+    code: str
+    displayName: str | None = None
+    dueDateCalculation: str | None = None
+
+
 class ErpDimension(ODataEntity):
     code: str
     displayName: str | None = None
@@ -277,6 +283,9 @@ class ErpResource(SystemApiResource):
         return list(
             self._collection(f"companies({company_id})/accountingPeriods", ErpAccountingPeriod)
         )
+
+    def list_payment_terms(self, company_id: str) -> list[ErpPaymentTerm]:
+        return list(self._collection(f"companies({company_id})/paymentTerms", ErpPaymentTerm))
 
     def list_dimensions(self, company_id: str) -> list[ErpDimension]:
         return list(self._collection(f"companies({company_id})/dimensions", ErpDimension))

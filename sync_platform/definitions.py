@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dagster import Definitions, EnvVar
 
+from assets.customers import customer_assets
 from resources.billing import BillingResource
 from resources.crm import CrmResource
 from resources.erp import ErpResource
+from resources.store import StoreResource
 
 
 def system_resources() -> dict[str, object]:
@@ -24,7 +26,8 @@ def system_resources() -> dict[str, object]:
         "erp": ErpResource(
             base_url=EnvVar("SYNC_ERP_URL"), access_token=EnvVar("SYNC_ERP_ACCESS_TOKEN")
         ),
+        "store": StoreResource(url=EnvVar("SYNC_STORE_URL")),
     }
 
 
-defs = Definitions(resources=system_resources())
+defs = Definitions(assets=customer_assets, resources=system_resources())

@@ -124,7 +124,7 @@ def up(args: argparse.Namespace) -> int:
     dagster_home = _prepare_dagster_home(home / "dagster_home")
     env = {
         **os.environ,
-        **platform_environment(args.host, ports),
+        **platform_environment(args.host, ports, home),
         "DAGSTER_HOME": str(dagster_home),
     }
 
@@ -161,9 +161,10 @@ def up(args: argparse.Namespace) -> int:
         children.stop_all()
 
 
-def platform_environment(host: str, ports: dict[str, int]) -> dict[str, str]:
+def platform_environment(host: str, ports: dict[str, int], home: Path) -> dict[str, str]:
     """The variables the code location's resources read (see ``sync_platform.definitions``)."""
     return {
+        "SYNC_STORE_URL": os.environ.get("SYNC_STORE_URL") or f"sqlite:///{home / 'store.sqlite3'}",
         "SYNC_BILLING_URL": f"http://{host}:{ports['billing']}",
         "SYNC_BILLING_API_KEY": DEFAULT_API_KEYS["billing"],
         "SYNC_CRM_URL": f"http://{host}:{ports['crm']}",

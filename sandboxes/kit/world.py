@@ -101,7 +101,13 @@ COUNTRIES: tuple[Country, ...] = (
         "GmbH",
     ),
     Country(
-        "FR", "emea", "EUR", ("75", "69"), (("Paris", "75001"), ("Lyon", "69001")), "eu_vat", "SAS"
+        "FR",
+        "emea",
+        "EUR",
+        ("IDF", "ARA"),
+        (("Paris", "75001"), ("Lyon", "69001")),
+        "eu_vat",
+        "SAS",
     ),
     Country(
         "NL",

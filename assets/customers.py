@@ -1,0 +1,241 @@
+"""Customer assets, one partition per region: extract from each system, build the canonical
+set, bring the ERP in line. Each body reads through a resource, calls the core, writes
+through the store."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    asset,
+)
+
+from assets.partitions import region_partitions
+from resources.billing import BillingResource
+from resources.crm import CrmResource
+from resources.erp import ErpResource
+from resources.erp import ODataEntity as ErpEntity
+from resources.errors import PreconditionFailed
+from resources.store import StoreResource
+from sync_platform.customers import region_flow
+from sync_platform.store import SourceRecordIn, Store
+
+GROUP = "customers"
+
+
+def _snapshot(
+    store: Store, system: str, object_type: str, region: str, records: Iterable[SourceRecordIn]
+) -> dict[str, int]:
+    counts = store.upsert_source_records(system, object_type, records)
+    return {
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "stale": counts.stale,
+    }
+
+
+def _record(
+    record_id: str, modified_at: datetime, payload: dict[str, Any], region: str
+) -> SourceRecordIn:
+    return SourceRecordIn(
+        record_id=record_id,
+        modified_at=modified_at,
+        payload=payload,
+        region=region,
+        version=modified_at.isoformat(),
+    )
+
+
+@asset(
+    key=AssetKey(["crm", "companies"]),
+    partitions_def=region_partitions,
+    group_name=GROUP,
+    kinds={"hubspot"},
+    description="CRM companies of the region (HubSpot CRM v3), as last read.",
+)
+def crm_companies(
+    context: AssetExecutionContext, crm: CrmResource, store: StoreResource
+) -> MaterializeResult:
+    region = context.partition_key
+    companies = [c for c in crm.list_objects("companies") if c.prop("region") == region]
+    counts = _snapshot(
+        store.store,
+        "crm",
+        "company",
+        region,
+        (_record(c.id, c.updatedAt, c.model_dump(mode="json"), region) for c in companies),
+    )
+    return MaterializeResult(metadata={"companies": len(companies), **counts})
+
+
+@asset(
+    key=AssetKey(["crm", "contacts"]),
+    partitions_def=region_partitions,
+    group_name=GROUP,
+    kinds={"hubspot"},
+    deps=[AssetKey(["crm", "companies"])],
+    description="CRM contacts associated with the region's companies.",
+)
+def crm_contacts(
+    context: AssetExecutionContext, crm: CrmResource, store: StoreResource
+) -> MaterializeResult:
+    region = context.partition_key
+    company_ids = {r.record_id for r in store.store.source_records("crm", "company", region)}
+    contacts = [
+        c
+        for c in crm.list_contacts()
+        if region_flow.contact_company_ids(c.model_dump(mode="json")) & company_ids
+    ]
+    counts = _snapshot(
+        store.store,
+        "crm",
+        "contact",
+        region,
+        (_record(c.id, c.updatedAt, c.model_dump(mode="json"), region) for c in contacts),
+    )
+    return MaterializeResult(metadata={"contacts": len(contacts), **counts})
+
+
+@asset(
+    key=AssetKey(["billing", "customers"]),
+    partitions_def=region_partitions,
+    group_name=GROUP,
+    kinds={"stripe"},
+    description="Billing customers of the region (Stripe API v1), as last read.",
+)
+def billing_customers(
+    context: AssetExecutionContext, billing: BillingResource, store: StoreResource
+) -> MaterializeResult:
+    region = context.partition_key
+    customers = [
+        c
+        for c in billing.list_customers()
+        if region_flow.billing_region(c.metadata, c.address.country if c.address else None)
+        == region
+    ]
+    counts = _snapshot(
+        store.store,
+        "billing",
+        "customer",
+        region,
+        (_record(c.id, c.created, c.model_dump(mode="json"), region) for c in customers),
+    )
+    return MaterializeResult(metadata={"customers": len(customers), **counts})
+
+
+@asset(
+    key=AssetKey(["erp", "customers"]),
+    partitions_def=region_partitions,
+    group_name=GROUP,
+    kinds={"dynamics365"},
+    description="ERP customers of the region's company (Business Central API v2.0), with "
+    "its payment terms and which customers already have posted invoices.",
+)
+def erp_customers(
+    context: AssetExecutionContext, erp: ErpResource, store: StoreResource
+) -> MaterializeResult:
+    region = context.partition_key
+    company = erp.company_for_region(region)
+    customers = list(erp.list_customers(company.id))
+    terms = erp.list_payment_terms(company.id)
+    posted = [i for i in erp.list_sales_invoices(company.id) if i.status not in (None, "Draft")]
+    s = store.store
+
+    def dump(entity: ErpEntity) -> dict[str, Any]:
+        return entity.model_dump(by_alias=True, mode="json")
+
+    counts = _snapshot(
+        s,
+        "erp",
+        "customer",
+        region,
+        (_record(c.number, _modified(c), dump(c), region) for c in customers),
+    )
+    _snapshot(
+        s,
+        "erp",
+        "payment_term",
+        region,
+        (_record(t.id, _modified(t), dump(t), region) for t in terms),
+    )
+    _snapshot(
+        s,
+        "erp",
+        "posted_invoice",
+        region,
+        (_record(i.id, _modified(i), dump(i), region) for i in posted),
+    )
+    return MaterializeResult(
+        metadata={
+            "customers": len(customers),
+            "posted_invoices": len(posted),
+            "erp_company": company.name,
+            **counts,
+        }
+    )
+
+
+def _modified(entity: ErpEntity) -> datetime:
+    if entity.lastModifiedDateTime is None:
+        raise ValueError(f"ERP record {entity.id} has no lastModifiedDateTime")
+    return entity.lastModifiedDateTime
+
+
+@asset(
+    key=AssetKey(["canonical", "customers"]),
+    partitions_def=region_partitions,
+    group_name=GROUP,
+    kinds={"python"},
+    deps=[
+        AssetKey(["crm", "companies"]),
+        AssetKey(["crm", "contacts"]),
+        AssetKey(["billing", "customers"]),
+        AssetKey(["erp", "customers"]),
+    ],
+    description="One canonical customer per account: identities resolved, each attribute "
+    "from its owning system, conflicts and reviews recorded.",
+)
+def canonical_customers(context: AssetExecutionContext, store: StoreResource) -> MaterializeResult:
+    outcome = region_flow.materialize_canonical(store.store, context.partition_key)
+    return MaterializeResult(metadata=region_flow.canonical_metadata(outcome))
+
+
+@asset(
+    key=AssetKey(["erp", "customer_sync"]),
+    partitions_def=region_partitions,
+    group_name=GROUP,
+    kinds={"dynamics365"},
+    deps=[AssetKey(["canonical", "customers"])],
+    description="ERP customers brought in line with the canonical set (creates, updates "
+    "under If-Match), honouring the region's mode and pending approvals.",
+)
+def erp_customer_sync(
+    context: AssetExecutionContext, erp: ErpResource, store: StoreResource
+) -> MaterializeResult:
+    region = context.partition_key
+    outcome = region_flow.sync_erp(
+        store.store,
+        erp,
+        region,
+        correlation_id=context.run.run_id,
+        precondition_failed=PreconditionFailed,
+    )
+    context.log.info(
+        f"{region}: {outcome.result.writes} ERP writes, {len(outcome.plan.in_sync)} in sync, "
+        f"{len(outcome.plan.waiting)} waiting, {len(outcome.result.failed)} failed"
+    )
+    return MaterializeResult(metadata=region_flow.sync_metadata(outcome))
+
+
+customer_assets = [
+    crm_companies,
+    crm_contacts,
+    billing_customers,
+    erp_customers,
+    canonical_customers,
+    erp_customer_sync,
+]

@@ -1,0 +1,33 @@
+"""The integration store as a Dagster resource (SQLite by default, PostgreSQL in production)."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
+
+from sync_platform.store import Store
+
+
+class StoreResource(ConfigurableResource):
+    """Opens the store once per run; migrations run on open."""
+
+    url: str = Field(
+        default="sqlite:///.sync-platform/store.sqlite3",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg2://user@host/db",
+    )
+
+    _store: Store | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._store = Store.open(self.url)
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.url)
+        return self._store

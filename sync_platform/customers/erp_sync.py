@@ -1,0 +1,234 @@
+"""Bringing ERP customers in line with the canonical set: plan (pure), then apply.
+
+The plan compares each syncable canonical customer with the ERP record it is linked to and
+lists the creates and the field updates. Applying runs each through the write ledger with an
+idempotency key of (canonical id, revision); a create first searches the ERP by the customer
+number we derive from the canonical id, so a crash between the ERP write and our commit
+cannot create a second customer. Updates carry the ETag read; a 412 re-reads and re-plans.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from sync_platform.customers.erp_mapping import erp_changes, erp_customer_fields
+from sync_platform.customers.model import CanonicalCustomer
+
+Mode = Literal["read_only", "shadow", "live"]
+ActionKind = Literal["create", "update"]
+ADDRESS_FIELDS = ("addressLine1", "addressLine2", "city", "state", "country", "postalCode")
+# ERP fields written from each canonical attribute; where the ERP owns the attribute we only
+# ever set the field when we create the customer, never overwrite it afterwards.
+ERP_FIELDS_OF = {
+    "legal_name": ("displayName",),
+    "tax_registrations": ("taxRegistrationNumber",),
+    "payment_terms": ("paymentTermsId",),
+    "bill_to": ADDRESS_FIELDS,
+    "currency": ("currencyCode",),
+    "invoice_delivery_email": ("email",),
+    "billing_contacts": ("phoneNumber",),
+}
+
+
+def fields_owned_by_erp(owner_of: Callable[[str], str]) -> frozenset[str]:
+    return frozenset(
+        f
+        for attribute, fields in ERP_FIELDS_OF.items()
+        if owner_of(attribute) == "erp"
+        for f in fields
+    )
+
+
+@dataclass(frozen=True)
+class ErpAction:
+    canonical_id: str
+    kind: ActionKind
+    number: str
+    fields: dict[str, Any]
+    revision: int
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"erp:customer:{self.kind}:{self.canonical_id}:{self.revision}"
+
+    @property
+    def payload_hash(self) -> str:
+        return payload_hash(self.fields)
+
+
+@dataclass(frozen=True)
+class ErpPlan:
+    actions: tuple[ErpAction, ...]
+    in_sync: tuple[str, ...]
+    waiting: dict[str, str] = field(default_factory=dict)  # canonical id → why not now
+
+
+def erp_number_for(canonical_id: str) -> str:
+    """The ERP customer number of a customer we create: stable, short enough (20) for BC."""
+    return "SP-" + uuid.UUID(canonical_id.removeprefix("cus-")).hex[:12].upper()
+
+
+def payload_hash(fields: Mapping[str, Any]) -> str:
+    text = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan_erp_sync(
+    customers: Mapping[str, CanonicalCustomer],
+    revisions: Mapping[str, int],
+    erp_records: Mapping[str, Mapping[str, Any]],
+    payment_terms_ids: Mapping[str, str],
+    waiting: Mapping[str, str],
+    keep_address: frozenset[str] = frozenset(),
+    erp_owned_fields: frozenset[str] = frozenset(),
+) -> ErpPlan:
+    """``erp_records`` by customer number; ``waiting`` lists customers held back and why;
+    ``keep_address`` customers keep the ERP's address (a new ship-to was decided instead)."""
+    actions: list[ErpAction] = []
+    in_sync: list[str] = []
+    held = dict(waiting)
+    for cid in sorted(customers):
+        if cid in held:
+            continue
+        customer = customers[cid]
+        try:
+            desired = erp_customer_fields(customer, payment_terms_ids)
+        except LookupError as exc:
+            held[cid] = str(exc)
+            continue
+        number = customer.external_ids.get("erp")
+        current = erp_records.get(number) if number else None
+        if current is None:
+            actions.append(
+                ErpAction(
+                    cid,
+                    "create",
+                    number or erp_number_for(cid),
+                    {"number": number or erp_number_for(cid), **desired},
+                    revisions.get(cid, 0),
+                )
+            )
+            continue
+        changes = {
+            k: v for k, v in erp_changes(current, desired).items() if k not in erp_owned_fields
+        }
+        if cid in keep_address:
+            changes = {k: v for k, v in changes.items() if k not in ADDRESS_FIELDS}
+        if changes:
+            actions.append(ErpAction(cid, "update", str(number), changes, revisions.get(cid, 0)))
+        else:
+            in_sync.append(cid)
+    return ErpPlan(actions=tuple(actions), in_sync=tuple(in_sync), waiting=held)
+
+
+class ErpCustomers(Protocol):
+    """What applying needs from the ERP system API (``resources.erp.ErpResource``)."""
+
+    def find_customer_by_number(self, company_id: str, number: str) -> Any: ...
+
+    def create_customer(self, company_id: str, fields: Mapping[str, Any]) -> Any: ...
+
+    def update_customer(
+        self, company_id: str, customer: Any, changes: Mapping[str, Any]
+    ) -> Any: ...
+
+
+class Ledger(Protocol):
+    """The write ledger (``sync_platform.store.Store``)."""
+
+    def begin_write(
+        self,
+        key: str,
+        system: str,
+        object_type: str,
+        operation: str,
+        source_version: str,
+        correlation_id: str,
+        payload_hash: str,
+    ) -> Any: ...
+
+    def complete_write(self, key: str, object_id: str | None, response: Any) -> Any: ...
+
+    def fail_write(self, key: str, error: str) -> Any: ...
+
+
+@dataclass
+class ApplyResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    already_done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> int:
+        return len(self.created) + len(self.updated)
+
+
+def apply_erp_plan(
+    plan: ErpPlan,
+    erp: ErpCustomers,
+    company_id: str,
+    ledger: Ledger,
+    correlation_id: str,
+    precondition_failed: type[Exception],
+) -> ApplyResult:
+    """Apply every action once; each outcome is in the ledger, failures do not stop others."""
+    result = ApplyResult()
+    for action in plan.actions:
+        key = f"{action.idempotency_key}:{action.payload_hash[:16]}"
+        entry = ledger.begin_write(
+            key,
+            "erp",
+            "customer",
+            action.kind,
+            str(action.revision),
+            correlation_id,
+            action.payload_hash,
+        )
+        if entry.status == "succeeded":
+            result.already_done.append(action.canonical_id)
+            continue
+        try:
+            outcome = _apply_one(action, erp, company_id, precondition_failed)
+        except Exception as exc:
+            ledger.fail_write(key, f"{type(exc).__name__}: {exc}")
+            result.failed[action.canonical_id] = str(exc)
+            continue
+        ledger.complete_write(key, action.number, {"outcome": outcome, "fields": action.fields})
+        if outcome == "created":
+            result.created.append(action.canonical_id)
+        elif outcome == "updated":
+            result.updated.append(action.canonical_id)
+        else:
+            result.already_done.append(action.canonical_id)
+    return result
+
+
+def _apply_one(
+    action: ErpAction, erp: ErpCustomers, company_id: str, precondition_failed: type[Exception]
+) -> str:
+    for _ in range(2):  # a 412 means someone else wrote: read again and decide again, once
+        existing = erp.find_customer_by_number(company_id, action.number)
+        if existing is None:
+            if action.kind == "update":
+                raise LookupError(
+                    f"ERP customer {action.number} no longer exists; it was deleted outside "
+                    "the platform"
+                )
+            erp.create_customer(company_id, action.fields)
+            return "created"
+        current = existing.model_dump(by_alias=True, mode="json")
+        changes = erp_changes(current, {k: v for k, v in action.fields.items() if k != "number"})
+        if not changes:
+            return "in_sync"
+        try:
+            erp.update_customer(company_id, existing, changes)
+        except precondition_failed:
+            continue
+        return "updated"
+    raise RuntimeError(f"ERP customer {action.number} kept changing under us (HTTP 412 twice)")

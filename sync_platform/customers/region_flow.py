@@ -1,0 +1,351 @@
+"""The customer workflow of one region, over the store and the ERP adapter.
+
+Assets call these functions: ``materialize_canonical`` turns stored snapshots into canonical
+customers, conflicts and reviews; ``sync_erp`` brings the ERP in line, honouring the
+region's mode and the approval checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync_platform.customers.build import RegionBuild, RegionSnapshot, build_region
+from sync_platform.customers.erp_sync import (
+    ApplyResult,
+    ErpPlan,
+    apply_erp_plan,
+    erp_number_for,
+    fields_owned_by_erp,
+    payload_hash,
+    plan_erp_sync,
+)
+from sync_platform.customers.identity import XrefLink
+from sync_platform.customers.model import CanonicalCustomer
+from sync_platform.customers.ownership import OwnershipRules
+from sync_platform.customers.policy import ChangePolicy, decide_change
+from sync_platform.settings import Mode, Modes, config_dir
+from sync_platform.store import ConflictIn, CustomerXref, Review, Store
+
+# Countries of each region, for billing customers that carry no region in their metadata.
+REGION_OF_COUNTRY = {"US": "na", "CA": "na", "AU": "apac", "NZ": "apac", "JP": "apac", "SG": "apac"}
+
+
+def billing_region(metadata: Mapping[str, str], country: str | None) -> str | None:
+    if metadata.get("region"):
+        return metadata["region"]
+    if not country:
+        return None
+    return REGION_OF_COUNTRY.get(country.upper(), "emea")
+
+
+def contact_company_ids(contact: Mapping[str, Any]) -> set[str]:
+    results = ((contact.get("associations") or {}).get("companies") or {}).get("results") or ()
+    ids = {str(r["id"]) for r in results}
+    associated = (contact.get("properties") or {}).get("associatedcompanyid")
+    return ids | ({str(associated)} if associated else set())
+
+
+# -- canonical -----------------------------------------------------------------------------
+@dataclass
+class CanonicalOutcome:
+    build: RegionBuild
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    conflicts_open: int = 0
+    conflicts_resolved: int = 0
+    reviews_opened: list[Review] = field(default_factory=list)
+    link_errors: list[str] = field(default_factory=list)
+
+
+def load_snapshot(store: Store, region: str) -> RegionSnapshot:
+    def payloads(system: str, object_type: str) -> list[dict[str, Any]]:
+        return [r.payload for r in store.source_records(system, object_type, region)]
+
+    terms = payloads("erp", "payment_term")
+    return RegionSnapshot(
+        region=region,
+        crm_companies=payloads("crm", "company"),
+        crm_contacts=payloads("crm", "contact"),
+        billing_customers=payloads("billing", "customer"),
+        erp_customers=payloads("erp", "customer"),
+        payment_terms_codes={str(t["id"]): str(t["code"]) for t in terms},
+    )
+
+
+def load_build(store: Store, region: str) -> RegionBuild:
+    existing = [
+        XrefLink(
+            canonical_id=x.canonical_id,
+            region=x.region,
+            match_rule=x.match_rule,
+            crm_company_id=x.crm_company_id,
+            billing_customer_id=x.billing_customer_id,
+            erp_customer_number=x.erp_customer_number,
+        )
+        for x in store.xrefs(region)
+    ]
+    rules = OwnershipRules.load(config_dir() / "ownership.yaml")
+    return build_region(load_snapshot(store, region), existing, rules)
+
+
+def materialize_canonical(store: Store, region: str) -> CanonicalOutcome:
+    build = load_build(store, region)
+    outcome = CanonicalOutcome(build=build)
+    for link in build.links:
+        try:
+            store.save_xref(
+                CustomerXref(
+                    canonical_id=link.canonical_id,
+                    region=region,
+                    match_rule=link.match_rule,
+                    crm_company_id=link.crm_company_id,
+                    billing_customer_id=link.billing_customer_id,
+                    erp_customer_number=link.erp_customer_number,
+                )
+            )
+        except Exception as exc:
+            outcome.link_errors.append(str(exc))
+    previous = {
+        cid: CanonicalCustomer.model_validate(row.record)
+        for cid, row in store.canonical_customers(region).items()
+    }
+    records = {cid: c.model_dump(mode="json") for cid, c in build.customers.items()}
+    saved = store.save_canonical(region, records)
+    outcome.created, outcome.changed, outcome.unchanged = (
+        saved.created,
+        saved.changed,
+        saved.unchanged,
+    )
+    counts = store.sync_conflicts(
+        region,
+        (
+            ConflictIn(
+                canonical_id=c.canonical_id,
+                attribute=c.attribute,
+                owner_system=c.owner_system,
+                owner_value=_json(c.owner_value),
+                other_system=c.other_system,
+                other_record_id=c.other_record_id,
+                other_value=_json(c.other_value),
+            )
+            for c in build.conflicts
+        ),
+    )
+    outcome.conflicts_open = counts.opened + counts.still_open
+    outcome.conflicts_resolved = counts.resolved
+    outcome.reviews_opened.extend(_identity_reviews(store, build))
+    outcome.reviews_opened.extend(_policy_reviews(store, build, previous))
+    return outcome
+
+
+def _identity_reviews(store: Store, build: RegionBuild) -> list[Review]:
+    opened = []
+    for match in build.ambiguous:
+        candidates = ", ".join(f"{s} {i}" for s, i in match.candidates)
+        opened.append(
+            store.open_review(
+                region=build.region,
+                kind="identity",
+                subject=f"{match.subject_system}:{match.subject_id}",
+                summary=f"{match.subject_system} record {match.subject_id} could be one of "
+                f"{candidates} ({match.reason}); not merged until someone decides.",
+                payload={"candidates": [list(c) for c in match.candidates], "reason": match.reason},
+                dedupe_key=f"identity:{build.region}:{match.subject_system}:{match.subject_id}:"
+                f"{candidates}",
+            )
+        )
+    return opened
+
+
+def _policy_reviews(
+    store: Store, build: RegionBuild, previous: Mapping[str, CanonicalCustomer]
+) -> list[Review]:
+    policy = ChangePolicy.load(config_dir() / "customer_change_policy.yaml")
+    invoiced = {
+        r.payload.get("customerNumber")
+        for r in store.source_records("erp", "posted_invoice", build.region)
+    }
+    opened = []
+    for cid, customer in sorted(build.customers.items()):
+        before = previous.get(cid)
+        if before is None:
+            continue
+        decision = decide_change(
+            before, customer, customer.external_ids.get("erp") in invoiced, policy
+        )
+        if decision.action not in ("finance_review", "new_ship_to"):
+            continue
+        digest = payload_hash(customer.model_dump(mode="json", exclude={"lineage"}))
+        opened.append(
+            store.open_review(
+                region=build.region,
+                kind="change_policy",
+                subject=cid,
+                summary=f"{customer.legal_name or customer.trading_name}: "
+                + " ".join(decision.reasons),
+                payload={
+                    "action": decision.action,
+                    "changed": list(decision.changed),
+                    "record_hash": digest,
+                },
+                dedupe_key=f"change:{cid}:{digest}",
+            )
+        )
+    return opened
+
+
+def canonical_metadata(outcome: CanonicalOutcome) -> dict[str, Any]:
+    build = outcome.build
+    preview = [
+        {
+            "canonical id": cid,
+            "name": c.legal_name or c.trading_name or "",
+            "systems": ", ".join(sorted(c.external_ids)),
+            "currency": c.currency or "",
+            "held": build.held.get(cid, ""),
+        }
+        for cid, c in sorted(build.customers.items())[:20]
+    ]
+    return {
+        "customers": len(build.customers),
+        "created": outcome.created,
+        "changed": outcome.changed,
+        "unchanged": outcome.unchanged,
+        "held_from_erp": len(build.held),
+        "open_conflicts": outcome.conflicts_open,
+        "resolved_conflicts": outcome.conflicts_resolved,
+        "ambiguous_identities": len(build.ambiguous),
+        "unmapped_records": len(build.unmapped),
+        "invalid_customers": len(build.issues),
+        "reviews_opened_or_pending": len(outcome.reviews_opened),
+        "link_errors": outcome.link_errors[:20],
+        "preview": _markdown(preview),
+    }
+
+
+# -- ERP sync ------------------------------------------------------------------------------
+@dataclass
+class SyncOutcome:
+    mode: Mode
+    plan: ErpPlan
+    result: ApplyResult
+
+
+def sync_erp(
+    store: Store,
+    erp: Any,
+    region: str,
+    correlation_id: str,
+    precondition_failed: type[Exception],
+) -> SyncOutcome:
+    mode = Modes.load().mode_for(region, "customers")
+    build = load_build(store, region)
+    rows = store.canonical_customers(region)
+    customers = {cid: CanonicalCustomer.model_validate(row.record) for cid, row in rows.items()}
+    revisions = {cid: row.revision for cid, row in rows.items()}
+    waiting = dict(build.held)
+    waiting.update({cid: r for cid, r in _awaiting_decision(store, region, customers).items()})
+    keep_address = frozenset(
+        r.subject
+        for r in store.reviews(region=region, kind="change_policy")
+        if r.payload.get("action") == "new_ship_to" and r.status != "superseded"
+    )
+    erp_records = {r.record_id: r.payload for r in store.source_records("erp", "customer", region)}
+    terms = {
+        str(r.payload["code"]): r.record_id
+        for r in store.source_records("erp", "payment_term", region)
+    }
+    rules = OwnershipRules.load(config_dir() / "ownership.yaml")
+    plan = plan_erp_sync(
+        customers,
+        revisions,
+        erp_records,
+        terms,
+        waiting,
+        keep_address,
+        fields_owned_by_erp(rules.owner_of),
+    )
+    if mode != "live":
+        return SyncOutcome(mode=mode, plan=plan, result=ApplyResult())
+    company = erp.company_for_region(region)
+    result = apply_erp_plan(plan, erp, company.id, store, correlation_id, precondition_failed)
+    for review in store.reviews(status="approved", region=region, kind="change_policy"):
+        if review.subject not in result.failed:
+            store.mark_applied(review.id)
+    for cid in result.created:
+        xref = next(x for x in store.xrefs(region) if x.canonical_id == cid)
+        if xref.erp_customer_number is None:
+            store.save_xref(
+                CustomerXref(
+                    canonical_id=cid,
+                    region=region,
+                    match_rule=xref.match_rule,
+                    crm_company_id=xref.crm_company_id,
+                    billing_customer_id=xref.billing_customer_id,
+                    erp_customer_number=erp_number_for(cid),
+                )
+            )
+    return SyncOutcome(mode=mode, plan=plan, result=result)
+
+
+def _awaiting_decision(
+    store: Store, region: str, customers: Mapping[str, CanonicalCustomer]
+) -> dict[str, str]:
+    """Customers whose latest finance-review decision is pending, or rejected for the record
+    as it stands: the ERP keeps its values until someone approves."""
+    latest: dict[str, Review] = {}
+    for review in store.reviews(region=region, kind="change_policy"):
+        if review.payload.get("action") != "finance_review" or review.status == "superseded":
+            continue
+        if review.subject not in latest or review.id > latest[review.subject].id:
+            latest[review.subject] = review
+    waiting = {}
+    for cid, review in latest.items():
+        if review.status == "pending":
+            waiting[cid] = f"pending approval (review {review.id}): {review.summary}"
+        elif review.status == "rejected" and cid in customers:
+            digest = payload_hash(customers[cid].model_dump(mode="json", exclude={"lineage"}))
+            if review.payload.get("record_hash") == digest:
+                waiting[cid] = f"change rejected by {review.decided_by}: {review.reason}"
+    return waiting
+
+
+def sync_metadata(outcome: SyncOutcome) -> dict[str, Any]:
+    plan, result = outcome.plan, outcome.result
+    return {
+        "mode": outcome.mode,
+        "planned_creates": sum(a.kind == "create" for a in plan.actions),
+        "planned_updates": sum(a.kind == "update" for a in plan.actions),
+        "created": len(result.created),
+        "updated": len(result.updated),
+        "already_done": len(result.already_done),
+        "failed": len(result.failed),
+        "in_sync": len(plan.in_sync),
+        "waiting": len(plan.waiting),
+        "failures": _markdown(
+            [{"canonical id": k, "error": v} for k, v in sorted(result.failed.items())[:20]]
+        ),
+        "waiting_preview": _markdown(
+            [{"canonical id": k, "why": v} for k, v in sorted(plan.waiting.items())[:20]]
+        ),
+    }
+
+
+def _markdown(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(none)"
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(r[h]).replace("|", "/") for h in header) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _json(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value

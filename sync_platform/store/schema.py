@@ -1,0 +1,150 @@
+"""The integration store's tables (SQLAlchemy Core); migrations/ must produce exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from sync_platform.store.columns import JsonDocument, UtcDateTime
+
+# Deterministic constraint names, so later migrations can alter them on both databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+REVIEW_KINDS = ("identity", "change_policy")
+REVIEW_STATUSES = ("pending", "approved", "rejected", "applied", "superseded")
+CONFLICT_STATUSES = ("open", "resolved")
+WRITE_STATUSES = ("pending", "succeeded", "failed")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+source_records = Table(
+    "source_records",
+    metadata,
+    Column("system", String(32), primary_key=True),
+    Column("object_type", String(64), primary_key=True),
+    Column("record_id", String(255), primary_key=True),
+    Column("region", String(32)),
+    Column("version", String(255)),
+    Column("modified_at", UtcDateTime, nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Index(None, "system", "object_type", "region"),
+)
+
+customer_xref = Table(
+    "customer_xref",
+    metadata,
+    Column("canonical_id", String(64), primary_key=True),
+    Column("region", String(32), nullable=False),
+    Column("crm_company_id", String(255), unique=True),
+    Column("billing_customer_id", String(255), unique=True),
+    Column("erp_customer_number", String(255), unique=True),
+    Column("erp_customer_id", String(255)),
+    Column("match_rule", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "region"),
+)
+
+canonical_customers = Table(
+    "canonical_customers",
+    metadata,
+    Column(
+        "canonical_id",
+        String(64),
+        ForeignKey(customer_xref.c.canonical_id, ondelete="RESTRICT"),
+        primary_key=True,
+    ),
+    Column("region", String(32), nullable=False),
+    Column("record", JsonDocument, nullable=False),
+    Column("record_hash", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "region"),
+)
+
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("canonical_id", String(64), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("attribute", String(128), nullable=False),
+    Column("owner_system", String(32), nullable=False),
+    Column("owner_value", JsonDocument),
+    Column("other_system", String(32), nullable=False),
+    Column("other_record_id", String(255), nullable=False),
+    Column("other_value", JsonDocument),
+    Column("status", String(16), nullable=False),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime),
+    UniqueConstraint("canonical_id", "attribute", "other_system"),
+    CheckConstraint(_one_of("status", CONFLICT_STATUSES), name="status"),
+    Index(None, "region", "status"),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("dedupe_key", String(255), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("decided_by", String(255)),
+    Column("decided_at", UtcDateTime),
+    Column("reason", Text),
+    Column("applied_at", UtcDateTime),
+    CheckConstraint(_one_of("kind", REVIEW_KINDS), name="kind"),
+    CheckConstraint(_one_of("status", REVIEW_STATUSES), name="status"),
+    Index(None, "status", "region"),
+)
+
+write_ledger = Table(
+    "write_ledger",
+    metadata,
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("system", String(32), nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("object_id", String(255)),
+    Column("operation", String(64), nullable=False),
+    Column("source_version", String(255), nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("payload_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("response", JsonDocument),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(_one_of("status", WRITE_STATUSES), name="status"),
+    Index(None, "system", "object_type", "object_id"),
+)

@@ -64,6 +64,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_port_options(up)
     _add_sandbox_options(up)
 
+    approvals = commands.add_parser(
+        "approvals", help="the approval checkpoint: changes held for finance, ambiguous matches"
+    )
+    approvals.add_argument(
+        "--store",
+        default=None,
+        help="store URL (default: $SYNC_STORE_URL or the local SQLite file)",
+    )
+    approval_commands = approvals.add_subparsers(dest="approvals_command", required=True)
+    listing = approval_commands.add_parser("list", help="reviews, pending first")
+    listing.add_argument(
+        "--status",
+        choices=("pending", "approved", "rejected", "applied", "superseded"),
+        default=None,
+    )
+    listing.add_argument("--region", default=None)
+    for verb in ("approve", "reject"):
+        decide = approval_commands.add_parser(verb, help=f"{verb} one pending review")
+        decide.add_argument("id", type=_positive_int, help="review id (from `approvals list`)")
+        decide.add_argument("--by", required=True, help="who decides (recorded)")
+        decide.add_argument("--reason", required=True, help="why (recorded)")
+
     sandbox = commands.add_parser("sandbox", help="vendor sandboxes (Stripe, HubSpot, BC shapes)")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
     run = sandbox_commands.add_parser("run", help="run one sandbox in the foreground")
@@ -89,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "up":
             return launcher.up(args)
+        if args.command == "approvals":
+            return approvals_command(args)
         if args.sandbox_command == "run":
             return launcher.run_one(args)
         return launcher.run_all(args)
@@ -97,6 +121,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def approvals_command(args: argparse.Namespace) -> int:
+    from sync_platform.store import ReviewError, ReviewNotFound, Store
+
+    store = Store.open(args.store) if args.store else Store.from_env()
+    try:
+        if args.approvals_command == "list":
+            reviews = store.reviews(status=args.status, region=args.region)
+            order = {"pending": 0, "approved": 1}
+            for r in sorted(reviews, key=lambda r: (order.get(r.status, 2), r.id)):
+                decided = f"  by {r.decided_by}: {r.reason}" if r.decided_by else ""
+                print(
+                    f"{r.id:>5}  {r.status:<10} {r.region:<5} {r.kind:<13} {r.subject}\n"
+                    f"       {r.summary}{decided}"
+                )
+            if not reviews:
+                print("no reviews")
+            return 0
+        try:
+            review = store.decide(
+                args.id, args.approvals_command == "approve", args.by, args.reason
+            )
+        except (ReviewError, ReviewNotFound) as exc:
+            print(f"sync-platform: {exc}", file=sys.stderr)
+            return 2
+        print(f"review {review.id} {review.status} by {review.decided_by}: {review.reason}")
+        return 0
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":

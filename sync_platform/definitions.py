@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dagster import Definitions, EnvVar
 
+from assets.checks.customers import customer_checks
 from assets.customers import customer_assets
 from resources.billing import BillingResource
 from resources.crm import CrmResource
@@ -30,4 +31,6 @@ def system_resources() -> dict[str, object]:
     }
 
 
-defs = Definitions(assets=customer_assets, resources=system_resources())
+defs = Definitions(
+    assets=customer_assets, asset_checks=customer_checks, resources=system_resources()
+)

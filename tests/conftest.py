@@ -1,8 +1,9 @@
 """Fixtures every test folder shares: a real PostgreSQL server for the session.
 
-``SYNC_TEST_POSTGRES_URL`` points at an existing server (its user must be allowed to create
-databases); otherwise a throwaway server is initialised and started from the local
-PostgreSQL binaries and removed at the end of the session.
+``SYNC_TEST_POSTGRES_URL`` names a database on an existing server (its user must be allowed
+to create schemas there); otherwise a throwaway server is initialised and started from the
+local PostgreSQL binaries and removed at the end of the session. Each test that asks for
+``postgres_url`` gets an empty schema of its own.
 """
 
 from __future__ import annotations
@@ -52,22 +53,28 @@ def _major_version(bindir: Path) -> int:
 
 
 class PostgresServer:
-    """A server we may create and drop databases on, through its maintenance database."""
+    """A PostgreSQL database in which each test gets a schema of its own.
 
-    def __init__(self, maintenance_url: str) -> None:
-        self.maintenance_url = maintenance_url
-        self._admin = create_engine(maintenance_url, isolation_level="AUTOCOMMIT")
+    A fresh schema (named in the URL's ``search_path``) costs milliseconds where a fresh
+    database costs a third of a second, and is just as empty and independent.
+    """
 
-    def create_database(self) -> str:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._admin = create_engine(url, isolation_level="AUTOCOMMIT")
+
+    def create_schema(self) -> str:
+        """Create an empty schema and return a URL whose connections work inside it."""
         name = f"test_{uuid.uuid4().hex[:16]}"
         with self._admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        return make_url(self.maintenance_url).set(database=name).render_as_string(False)
+            conn.execute(text(f'CREATE SCHEMA "{name}"'))
+        url = make_url(self.url).update_query_dict({"options": f"-csearch_path={name}"})
+        return url.render_as_string(hide_password=False)
 
-    def drop_database(self, url: str) -> None:
-        name = make_url(url).database
+    def drop_schema(self, url: str) -> None:
+        name = make_url(url).query["options"].removeprefix("-csearch_path=")
         with self._admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
 
     def dispose(self) -> None:
         self._admin.dispose()
@@ -84,18 +91,18 @@ def postgres_server() -> Iterator[PostgresServer]:
     bindir = postgres_bindir()
     if bindir is None:
         pytest.fail(INSTALL_HINT, pytrace=False)
-    with _throwaway_cluster(bindir) as maintenance_url:
-        server = PostgresServer(maintenance_url)
+    with _throwaway_cluster(bindir) as url:
+        server = PostgresServer(url)
         yield server
         server.dispose()
 
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A fresh, empty database for one test, dropped afterwards."""
-    url = postgres_server.create_database()
+    """A URL to an empty PostgreSQL schema for one test, dropped afterwards."""
+    url = postgres_server.create_schema()
     yield url
-    postgres_server.drop_database(url)
+    postgres_server.drop_schema(url)
 
 
 @contextmanager
@@ -139,8 +146,9 @@ def _throwaway_cluster(bindir: Path) -> Iterator[str]:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
+        run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "sync_platform_tests")
         try:
-            yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+            yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/sync_platform_tests"
         finally:
             run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
     finally:

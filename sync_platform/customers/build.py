@@ -67,7 +67,7 @@ class RegionBuild:
 def build_region(
     snapshot: RegionSnapshot, existing: Sequence[XrefLink], rules: OwnershipRules
 ) -> RegionBuild:
-    sources, unmapped = _source_customers(snapshot)
+    sources, unmapped = source_customers(snapshot)
     identity = resolve_identities(
         snapshot.region, sources["crm"], sources["billing"], sources["erp"], existing
     )
@@ -99,9 +99,10 @@ def build_region(
     )
 
 
-def _source_customers(
+def source_customers(
     snapshot: RegionSnapshot,
 ) -> tuple[dict[System, list[SourceCustomer]], list[Unmapped]]:
+    """Every vendor record of the snapshot as a SourceCustomer, or why it could not be."""
     sources: dict[System, list[SourceCustomer]] = {"crm": [], "billing": [], "erp": []}
     unmapped: list[Unmapped] = []
     contacts = _contacts_by_company(snapshot.crm_contacts)

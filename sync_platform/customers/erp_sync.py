@@ -101,18 +101,14 @@ def plan_erp_sync(
         except LookupError as exc:
             held[cid] = str(exc)
             continue
-        number = customer.external_ids.get("erp")
-        current = erp_records.get(number) if number else None
+        # A customer we created carries the number we derived, until the ERP is read again.
+        number = customer.external_ids.get("erp") or erp_number_for(cid)
+        current = erp_records.get(number)
         if current is None:
-            actions.append(
-                ErpAction(
-                    cid,
-                    "create",
-                    number or erp_number_for(cid),
-                    {"number": number or erp_number_for(cid), **desired},
-                    revisions.get(cid, 0),
-                )
+            create = ErpAction(
+                cid, "create", number, {"number": number, **desired}, revisions.get(cid, 0)
             )
+            actions.append(create)
             continue
         changes = {
             k: v for k, v in erp_changes(current, desired).items() if k not in erp_owned_fields

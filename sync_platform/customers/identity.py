@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from sync_platform.customers.accounts import Accounts, RecordKey
+from sync_platform.customers.accounts import Account, Accounts, RecordKey
 from sync_platform.customers.model import SourceCustomer, System
 
 # Fixed forever: canonical ids are derived from it and must be the same on every run.
@@ -95,21 +95,22 @@ def resolve_identities(
         for subject_system, other_system in _SYSTEM_PAIRS:
             found = pairs(records, subject_system, other_system)
             accounts.link_unique(rule, subject_system, other_system, found)
-    links = tuple(
-        XrefLink(
-            canonical_id=account.canonical_id or canonical_id_for(*account.anchor()),
-            region=region,
-            crm_company_id=account.members.get("crm"),
-            billing_customer_id=account.members.get("billing"),
-            erp_customer_number=account.members.get("erp"),
-            match_rule=account.match_rule(),
-        )
-        for account in accounts.all()
-    )
-    ambiguous = (AmbiguousMatch(region=region, **finding) for finding in accounts.findings)
+    links = (_xref(region, account) for account in accounts.all())
+    ambiguous = {AmbiguousMatch(region=region, **finding) for finding in accounts.findings}
     return IdentityResult(
         links=tuple(sorted(links, key=lambda link: link.canonical_id)),
-        ambiguous=tuple(sorted(set(ambiguous), key=_ambiguity_order)),
+        ambiguous=tuple(sorted(ambiguous, key=_ambiguity_order)),
+    )
+
+
+def _xref(region: str, account: Account) -> XrefLink:
+    return XrefLink(
+        canonical_id=account.canonical_id or canonical_id_for(*account.anchor()),
+        region=region,
+        crm_company_id=account.members.get("crm"),
+        billing_customer_id=account.members.get("billing"),
+        erp_customer_number=account.members.get("erp"),
+        match_rule=account.match_rule(),
     )
 
 

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync_platform.customers.build import RegionBuild, RegionSnapshot, build_region
+from sync_platform.customers.build import (
+    RegionBuild,
+    RegionSnapshot,
+    build_region,
+    source_customers,
+)
 from sync_platform.customers.erp_sync import (
     ApplyResult,
     ErpPlan,
@@ -22,7 +27,7 @@ from sync_platform.customers.erp_sync import (
     plan_erp_sync,
 )
 from sync_platform.customers.identity import XrefLink
-from sync_platform.customers.model import CanonicalCustomer
+from sync_platform.customers.model import CanonicalCustomer, SourceCustomer, System
 from sync_platform.customers.ownership import OwnershipRules
 from sync_platform.customers.policy import ChangePolicy, decide_change
 from sync_platform.settings import Mode, Modes, config_dir
@@ -234,32 +239,40 @@ class SyncOutcome:
     result: ApplyResult
 
 
-def sync_erp(
-    store: Store,
-    erp: Any,
-    region: str,
-    correlation_id: str,
-    precondition_failed: type[Exception],
-) -> SyncOutcome:
-    mode = Modes.load().mode_for(region, "customers")
+def plan_against_erp(store: Store, erp: Any, region: str) -> ErpPlan:
+    """What the ERP sync would do now, comparing with the ERP as it is at this moment."""
+    company = erp.company_for_region(region)
+    live = {
+        c.number: c.model_dump(by_alias=True, mode="json") for c in erp.list_customers(company.id)
+    }
+    return plan_only(store, region, erp_records=live)
+
+
+def plan_only(
+    store: Store, region: str, erp_records: Mapping[str, Mapping[str, Any]] | None = None
+) -> ErpPlan:
+    """What the ERP sync would do now, from the stored snapshots (or the given ERP records)."""
     build = load_build(store, region)
     rows = store.canonical_customers(region)
     customers = {cid: CanonicalCustomer.model_validate(row.record) for cid, row in rows.items()}
     revisions = {cid: row.revision for cid, row in rows.items()}
     waiting = dict(build.held)
-    waiting.update({cid: r for cid, r in _awaiting_decision(store, region, customers).items()})
+    waiting.update(_awaiting_decision(store, region, customers))
     keep_address = frozenset(
         r.subject
         for r in store.reviews(region=region, kind="change_policy")
         if r.payload.get("action") == "new_ship_to" and r.status != "superseded"
     )
-    erp_records = {r.record_id: r.payload for r in store.source_records("erp", "customer", region)}
+    if erp_records is None:
+        erp_records = {
+            r.record_id: r.payload for r in store.source_records("erp", "customer", region)
+        }
     terms = {
         str(r.payload["code"]): r.record_id
         for r in store.source_records("erp", "payment_term", region)
     }
     rules = OwnershipRules.load(config_dir() / "ownership.yaml")
-    plan = plan_erp_sync(
+    return plan_erp_sync(
         customers,
         revisions,
         erp_records,
@@ -268,15 +281,34 @@ def sync_erp(
         keep_address,
         fields_owned_by_erp(rules.owner_of),
     )
-    if mode != "live":
+
+
+def sync_erp(
+    store: Store,
+    erp: Any,
+    region: str,
+    correlation_id: str,
+    precondition_failed: type[Exception],
+) -> SyncOutcome:
+    mode = Modes.load().mode_for(region, "customers")
+    if mode == "read_only":
+        return SyncOutcome(mode=mode, plan=ErpPlan(actions=(), in_sync=()), result=ApplyResult())
+    plan = plan_only(store, region)
+    if mode == "shadow":
         return SyncOutcome(mode=mode, plan=plan, result=ApplyResult())
     company = erp.company_for_region(region)
     result = apply_erp_plan(plan, erp, company.id, store, correlation_id, precondition_failed)
     for review in store.reviews(status="approved", region=region, kind="change_policy"):
         if review.subject not in result.failed:
             store.mark_applied(review.id)
-    for cid in result.created:
-        xref = next(x for x in store.xrefs(region) if x.canonical_id == cid)
+    _link_created(store, region, result.created)
+    return SyncOutcome(mode=mode, plan=plan, result=result)
+
+
+def _link_created(store: Store, region: str, created: list[str]) -> None:
+    xrefs = {x.canonical_id: x for x in store.xrefs(region)}
+    for cid in created:
+        xref = xrefs[cid]
         if xref.erp_customer_number is None:
             store.save_xref(
                 CustomerXref(
@@ -288,7 +320,11 @@ def sync_erp(
                     erp_customer_number=erp_number_for(cid),
                 )
             )
-    return SyncOutcome(mode=mode, plan=plan, result=result)
+
+
+def sources_by_record(store: Store, region: str) -> dict[tuple[System, str], SourceCustomer]:
+    sources, _ = source_customers(load_snapshot(store, region))
+    return {(s.system, s.record_id): s for group in sources.values() for s in group}
 
 
 def _awaiting_decision(

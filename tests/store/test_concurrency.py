@@ -8,7 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sync_platform.store import SourceRecordIn, Store, UpsertCounts
+from sync_platform.store import (
+    CustomerXref,
+    DuplicateExternalId,
+    SourceRecordIn,
+    Store,
+    UpsertCounts,
+)
 
 T = TypeVar("T")
 
@@ -66,3 +72,19 @@ def test_two_processes_opening_a_fresh_store_both_migrate_safely(database_url: s
     for store in stores:
         assert store.xrefs() == []
         store.close()
+
+
+def test_two_runs_claiming_one_external_id_for_different_customers(store: Store) -> None:
+    claims = iter(["cust_a", "cust_b"])
+
+    def claim() -> str:
+        xref = CustomerXref(next(claims), "emea", "email", billing_customer_id="cus_X")
+        try:
+            return store.save_xref(xref).canonical_id
+        except DuplicateExternalId as clash:
+            return f"refused: held by {clash.existing_canonical_id}"
+
+    outcomes = sorted(at_once(claim))
+
+    [winner] = [x.canonical_id for x in store.xrefs()]
+    assert outcomes == sorted([winner, f"refused: held by {winner}"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from store_testing import ManualClock
 
-from sync_platform.store import CustomerXref, DuplicateExternalId, Store
+from sync_platform.store import CustomerXref, DuplicateExternalId, Store, xrefs
 
 
 def acme(**ids: str | None) -> CustomerXref:
@@ -61,3 +61,16 @@ def test_missing_external_ids_do_not_clash(store: Store) -> None:
     store.save_xref(CustomerXref("cust_bolt", "emea", "crm_only", crm_company_id="102"))
 
     assert all(x.billing_customer_id is None for x in store.xrefs())
+
+
+def test_a_clash_only_the_database_sees_is_reported_the_same_way(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save_xref(acme(billing_customer_id="cus_A"))
+    check = xrefs.find_clash
+    # The first check misses, as when another run commits the id between check and write.
+    misses = iter([None])
+    monkeypatch.setattr(xrefs, "find_clash", lambda conn, xref: next(misses, check(conn, xref)))
+
+    with pytest.raises(DuplicateExternalId, match=r"'cus_A' already belongs to .*'cust_acme'"):
+        store.save_xref(CustomerXref("cust_other", "emea", "email", billing_customer_id="cus_A"))

@@ -251,3 +251,13 @@ def test_every_record_lands_in_one_account_whatever_the_order(
     assert resolve(*data.draw(st.permutations(records))) == result
     members = [(s, i) for link in result.links for s, i in link.members().items()]
     assert sorted(members) == sorted({(r.system, r.record_id) for r in records})
+
+
+@settings(max_examples=100, deadline=None)
+@given(records=_RECORDS)
+def test_resolving_again_with_the_links_as_history_changes_no_link(
+    records: list[SourceCustomer],
+) -> None:
+    first = resolve(*records)
+
+    assert resolve(*records, existing=first.links).links == first.links

@@ -8,7 +8,7 @@ not know are kept as given; ``validation`` reports them, nothing here invents a 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -174,9 +174,10 @@ class CanonicalCustomer(_Frozen):
 # (a dict where an Address belongs, an unknown status) fails where the record is built.
 def _field_type(name: str) -> TypeAdapter[Any]:
     field = CanonicalCustomer.model_fields[name]
-    if not field.metadata:
-        return TypeAdapter(field.annotation)
-    return TypeAdapter(Annotated.__class_getitem__((field.annotation, *field.metadata)))  # type: ignore[attr-defined]
+    annotation: Any = field.annotation
+    if field.metadata:
+        annotation = cast(Any, Annotated).__class_getitem__((annotation, *field.metadata))
+    return TypeAdapter(annotation)
 
 
 _ATTRIBUTE_TYPES = {name: _field_type(name) for name in CANONICAL_ATTRIBUTES}

@@ -299,7 +299,8 @@ def sync_erp(
     company = erp.company_for_region(region)
     result = apply_erp_plan(plan, erp, company.id, store, correlation_id, precondition_failed)
     for review in store.reviews(status="approved", region=region, kind="change_policy"):
-        if review.subject not in result.failed:
+        # Applied once the ERP holds the approved record: written now, or already in line.
+        if review.subject not in result.failed and review.subject not in plan.waiting:
             store.mark_applied(review.id)
     _link_created(store, region, result.created)
     return SyncOutcome(mode=mode, plan=plan, result=result)

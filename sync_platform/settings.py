@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from sync_platform.customers.config_files import load_config
+from sync_platform.config_files import load_config
 
 Mode = Literal["read_only", "shadow", "live"]
 Workflow = Literal["customers", "invoices", "payments", "credit_notes"]

@@ -15,8 +15,6 @@ from resources.erp import ErpResource
 from resources.store import StoreResource
 from sync_platform.customers import region_flow
 from sync_platform.customers.model import CanonicalCustomer
-from sync_platform.customers.ownership import OwnershipRules
-from sync_platform.settings import config_dir
 
 CANONICAL = AssetKey(["canonical", "customers"])
 ERP_SYNC = AssetKey(["erp", "customer_sync"])
@@ -40,7 +38,7 @@ def _customers(store: StoreResource, region: str) -> dict[str, CanonicalCustomer
 def ownership_respected(
     context: AssetCheckExecutionContext, store: StoreResource
 ) -> AssetCheckResult:
-    rules = OwnershipRules.load(config_dir() / "ownership.yaml")
+    rules = region_flow.ownership_rules()
     sources = region_flow.sources_by_record(store.store, context.partition_key)
     offenders = []
     for cid, customer in _customers(store, context.partition_key).items():

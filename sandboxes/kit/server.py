@@ -22,6 +22,7 @@ import httpx
 import uvicorn
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from sandboxes.kit.faults import Faults
 
@@ -115,23 +116,30 @@ class RunningSandbox:
 
 
 @contextlib.contextmanager
+def serving_in_thread(app: ASGIApp, host: str, port: int, name: str) -> Iterator[None]:
+    """Serve ``app`` on a background thread until the block ends; fail if it cannot start."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start on http://{host}:{port}")
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextlib.contextmanager
 def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
     """Serve a sandbox on a background thread for the duration of the block."""
     if config.port == 0:
         config = config.model_copy(update={"port": free_port(config.host)})
     app = create_app(config)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name=f"sandbox-{config.kind}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"{config.kind} sandbox did not start on {config.base_url}")
-        time.sleep(0.02)
-    try:
+    with serving_in_thread(app, config.host, config.port, f"{config.kind} sandbox"):
         yield RunningSandbox(config=config, app=app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)

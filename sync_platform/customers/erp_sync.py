@@ -9,8 +9,6 @@ cannot create a second customer. Updates carry the ETag read; a 412 re-reads and
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 from sync_platform.customers.erp_mapping import erp_changes, erp_customer_fields
 from sync_platform.customers.model import CanonicalCustomer
+from sync_platform.hashing import content_hash
 
 Mode = Literal["read_only", "shadow", "live"]
 ActionKind = Literal["create", "update"]
@@ -58,7 +57,7 @@ class ErpAction:
 
     @property
     def payload_hash(self) -> str:
-        return payload_hash(self.fields)
+        return content_hash(self.fields)
 
 
 @dataclass(frozen=True)
@@ -73,9 +72,9 @@ def erp_number_for(canonical_id: str) -> str:
     return "SP-" + uuid.UUID(canonical_id.removeprefix("cus-")).hex[:12].upper()
 
 
-def payload_hash(fields: Mapping[str, Any]) -> str:
-    text = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+def record_digest(customer: CanonicalCustomer) -> str:
+    """What a review or a ledger key refers to: the record's content, lineage aside."""
+    return content_hash(customer.model_dump(mode="json", exclude={"lineage"}))
 
 
 def plan_erp_sync(

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model, field_validator
 
-from sync_platform.customers.config_files import load_config
+from sync_platform.config_files import load_config
 from sync_platform.customers.model import CANONICAL_ATTRIBUTES, SYSTEMS, System
 
 # One required field per canonical attribute: a missing or unknown attribute is then an error

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
 
+from sync_platform.config_files import load_config
 from sync_platform.customers.compare import has_value, same_value
-from sync_platform.customers.config_files import load_config
 from sync_platform.customers.model import CANONICAL_ATTRIBUTES, CanonicalCustomer
 
 Action = Literal["apply", "billing_contact_only", "new_ship_to", "finance_review"]

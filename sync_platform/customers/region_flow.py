@@ -23,8 +23,8 @@ from sync_platform.customers.erp_sync import (
     apply_erp_plan,
     erp_number_for,
     fields_owned_by_erp,
-    payload_hash,
     plan_erp_sync,
+    record_digest,
 )
 from sync_platform.customers.identity import XrefLink
 from sync_platform.customers.model import CanonicalCustomer, SourceCustomer, System
@@ -80,7 +80,11 @@ def load_snapshot(store: Store, region: str) -> RegionSnapshot:
     )
 
 
-def load_build(store: Store, region: str) -> RegionBuild:
+def ownership_rules() -> OwnershipRules:
+    return OwnershipRules.load(config_dir() / "ownership.yaml")
+
+
+def load_build(store: Store, region: str, rules: OwnershipRules | None = None) -> RegionBuild:
     existing = [
         XrefLink(
             canonical_id=x.canonical_id,
@@ -92,8 +96,7 @@ def load_build(store: Store, region: str) -> RegionBuild:
         )
         for x in store.xrefs(region)
     ]
-    rules = OwnershipRules.load(config_dir() / "ownership.yaml")
-    return build_region(load_snapshot(store, region), existing, rules)
+    return build_region(load_snapshot(store, region), existing, rules or ownership_rules())
 
 
 def materialize_canonical(store: Store, region: str) -> CanonicalOutcome:
@@ -183,7 +186,7 @@ def _policy_reviews(
         )
         if decision.action not in ("finance_review", "new_ship_to"):
             continue
-        digest = payload_hash(customer.model_dump(mode="json", exclude={"lineage"}))
+        digest = record_digest(customer)
         opened.append(
             store.open_review(
                 region=build.region,
@@ -252,7 +255,8 @@ def plan_only(
     store: Store, region: str, erp_records: Mapping[str, Mapping[str, Any]] | None = None
 ) -> ErpPlan:
     """What the ERP sync would do now, from the stored snapshots (or the given ERP records)."""
-    build = load_build(store, region)
+    rules = ownership_rules()
+    build = load_build(store, region, rules)
     rows = store.canonical_customers(region)
     customers = {cid: CanonicalCustomer.model_validate(row.record) for cid, row in rows.items()}
     revisions = {cid: row.revision for cid, row in rows.items()}
@@ -271,7 +275,6 @@ def plan_only(
         str(r.payload["code"]): r.record_id
         for r in store.source_records("erp", "payment_term", region)
     }
-    rules = OwnershipRules.load(config_dir() / "ownership.yaml")
     return plan_erp_sync(
         customers,
         revisions,
@@ -344,7 +347,7 @@ def _awaiting_decision(
         if review.status == "pending":
             waiting[cid] = f"pending approval (review {review.id}): {review.summary}"
         elif review.status == "rejected" and cid in customers:
-            digest = payload_hash(customers[cid].model_dump(mode="json", exclude={"lineage"}))
+            digest = record_digest(customers[cid])
             if review.payload.get("record_hash") == digest:
                 waiting[cid] = f"change rejected by {review.decided_by}: {review.reason}"
     return waiting

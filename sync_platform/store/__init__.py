@@ -1,8 +1,8 @@
 """The integration store: source snapshots, cross-references, canonical customers, conflicts,
 reviews and the write ledger, on SQLite or PostgreSQL under Alembic migrations."""
 
+from sync_platform.hashing import content_hash
 from sync_platform.store.canonical import CanonicalRow, SaveCounts
-from sync_platform.store.columns import content_hash
 from sync_platform.store.conflicts import Conflict, ConflictCounts, ConflictIn
 from sync_platform.store.errors import (
     DuplicateExternalId,

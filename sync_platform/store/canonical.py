@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from sync_platform.store.columns import content_hash
+from sync_platform.hashing import content_hash
 from sync_platform.store.dialect import insert_for
 from sync_platform.store.schema import canonical_customers as t
 from sync_platform.store.schema import customer_xref

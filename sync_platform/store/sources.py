@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, update
 
-from sync_platform.store.columns import content_hash, require_aware
+from sync_platform.hashing import content_hash
+from sync_platform.store.columns import require_aware
 from sync_platform.store.dialect import insert_for
 from sync_platform.store.schema import source_records as t
 

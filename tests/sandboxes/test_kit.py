@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from sandboxes.kit.faults import FaultInjector, Faults
-from sandboxes.kit.server import free_port
+from sandboxes.kit.server import free_port, serving_in_thread
 from sandboxes.kit.webhooks import WebhookDispatcher
 from sandboxes.kit.world import REGIONS, TAX_RATES, build_world, tax_id_is_valid
 
@@ -42,16 +40,8 @@ class Receiver:
     def serving(self) -> Iterator[str]:
         port = free_port()
         app = Starlette(routes=[Route("/hook", self.endpoint, methods=["POST"])])
-        server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
-        try:
+        with serving_in_thread(app, "127.0.0.1", port, "webhook receiver"):
             yield f"http://127.0.0.1:{port}/hook"
-        finally:
-            server.should_exit = True
-            thread.join(10)
 
 
 async def deliver(url: str, faults: Faults, count: int, receiver: Receiver, expect: int) -> None:

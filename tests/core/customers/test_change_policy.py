@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from customer_factories import POLICY_FILE, berlin_customer
 
-from sync_platform.customers.config_files import ConfigError
+from sync_platform.config_files import ConfigError
 from sync_platform.customers.model import Address, Contact
 from sync_platform.customers.policy import ChangePolicy, decide_change
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from customer_factories import OWNERSHIP_FILE
 
-from sync_platform.customers.config_files import ConfigError
+from sync_platform.config_files import ConfigError
 from sync_platform.customers.model import CANONICAL_ATTRIBUTES
 from sync_platform.customers.ownership import OwnershipRules
 

@@ -225,10 +225,30 @@ def erp_customer_sync(
         precondition_failed=PreconditionFailed,
     )
     context.log.info(
-        f"{region}: {outcome.result.writes} ERP writes, {len(outcome.plan.in_sync)} in sync, "
-        f"{len(outcome.plan.waiting)} waiting, {len(outcome.result.failed)} failed"
+        f"{region} ({outcome.mode}): {outcome.result.writes} ERP writes, "
+        f"{len(outcome.plan.in_sync)} in sync, {len(outcome.plan.waiting)} waiting, "
+        f"{len(outcome.result.failed)} failed"
     )
-    return MaterializeResult(metadata=region_flow.sync_metadata(outcome))
+    metadata = region_flow.sync_metadata(outcome)
+    return MaterializeResult(metadata={**metadata, **_mode_metadata(metadata)})
+
+
+def _mode_metadata(sync: dict[str, Any]) -> dict[str, Any]:
+    """What a shadow or read_only run means, said where the UI shows its zero writes."""
+    if sync["mode"] == "shadow":
+        creates, updates = sync["planned_creates"], sync["planned_updates"]
+        return {
+            "would_create": creates,
+            "would_update": updates,
+            "mode_note": f"shadow: the sync would create {creates} and update {updates} ERP "
+            "customers; nothing was written. Switch the region to live in modes.yaml to apply.",
+        }
+    if sync["mode"] == "read_only":
+        return {
+            "mode_note": "read_only: customers extracted and validated; no ERP plan computed, "
+            "nothing written. The asset checks still reconcile against the ERP."
+        }
+    return {}
 
 
 customer_assets = [

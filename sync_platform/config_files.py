@@ -39,6 +39,8 @@ def load_config(path: Path | str, model: type[ModelT]) -> ModelT:
 def _dotted(loc: tuple[int | str, ...]) -> str:
     key = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad mapping key: the key itself is named
+            continue
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
     return key
 

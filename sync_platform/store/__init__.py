@@ -1,35 +1,43 @@
 """The integration store: source snapshots, cross-references, canonical customers, conflicts,
-reviews and the write ledger, on SQLite or PostgreSQL under Alembic migrations."""
+reviews, the write ledger and financial transactions with their attempts and exceptions, on
+SQLite or PostgreSQL under Alembic migrations."""
 
 from sync_platform.hashing import content_hash
 from sync_platform.store.canonical import CanonicalRow, SaveCounts
 from sync_platform.store.conflicts import Conflict, ConflictCounts, ConflictIn
 from sync_platform.store.errors import (
     DuplicateExternalId,
+    InvalidTransition,
     LedgerError,
     NaiveDatetimeError,
     ReviewError,
     ReviewNotFound,
     StoreError,
+    TransactionNotFound,
     UnknownCanonicalId,
 )
 from sync_platform.store.ledger import LedgerEntry
 from sync_platform.store.reviews import Review
 from sync_platform.store.sources import SourceRecord, SourceRecordIn, UpsertCounts
 from sync_platform.store.store import Store
+from sync_platform.store.transactions import Attempt, ReceiveCounts, Transaction, TransactionIn
+from sync_platform.store.txn_exceptions import TransactionException
 from sync_platform.store.upgrade import migrate
 from sync_platform.store.xrefs import CustomerXref
 
 __all__ = [
+    "Attempt",
     "CanonicalRow",
     "Conflict",
     "ConflictCounts",
     "ConflictIn",
     "CustomerXref",
     "DuplicateExternalId",
+    "InvalidTransition",
     "LedgerEntry",
     "LedgerError",
     "NaiveDatetimeError",
+    "ReceiveCounts",
     "Review",
     "ReviewError",
     "ReviewNotFound",
@@ -38,6 +46,10 @@ __all__ = [
     "SourceRecordIn",
     "Store",
     "StoreError",
+    "Transaction",
+    "TransactionException",
+    "TransactionIn",
+    "TransactionNotFound",
     "UnknownCanonicalId",
     "UpsertCounts",
     "content_hash",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sync_platform.transactions.lifecycle import TransitionError
+
 
 class StoreError(Exception):
     """Base of every error the integration store raises."""
@@ -54,3 +56,13 @@ class ReviewNotFound(ReviewError, LookupError):
 
 class LedgerError(StoreError):
     """A write-ledger entry is missing or cannot make the requested transition."""
+
+
+class TransactionNotFound(StoreError, LookupError):
+    def __init__(self, txn_id: str) -> None:
+        self.txn_id = txn_id
+        super().__init__(f"transaction {txn_id!r} does not exist; receive_transactions() it first")
+
+
+class InvalidTransition(StoreError, TransitionError):
+    """The lifecycle does not allow the move; ``txn_id``, ``current`` and ``new`` say which."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +17,8 @@ from sqlalchemy import (
 )
 
 from sync_platform.store.columns import JsonDocument, UtcDateTime
+from sync_platform.transactions.lifecycle import STAGES
+from sync_platform.transactions.model import TRANSACTION_KINDS
 
 # Deterministic constraint names, so later migrations can alter them on both databases.
 metadata = MetaData(
@@ -32,6 +35,8 @@ REVIEW_KINDS = ("identity", "change_policy")
 REVIEW_STATUSES = ("pending", "approved", "rejected", "applied", "superseded")
 CONFLICT_STATUSES = ("open", "resolved")
 WRITE_STATUSES = ("pending", "succeeded", "failed")
+ATTEMPT_OUTCOMES = ("ok", "error", "waiting")
+EXCEPTION_STATUSES = ("open", "closed")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -147,4 +152,87 @@ write_ledger = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     CheckConstraint(_one_of("status", WRITE_STATUSES), name="status"),
     Index(None, "system", "object_type", "object_id"),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("txn_id", String(255), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("source_system", String(32), nullable=False),
+    Column("source_id", String(255), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("source_version", String(64), nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+    Column("erp_document_id", String(255)),
+    Column("erp_document_number", String(255)),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "source_system", "source_id"),
+    CheckConstraint(_one_of("kind", TRANSACTION_KINDS), name="kind"),
+    CheckConstraint(_one_of("stage", STAGES), name="stage"),
+    Index(None, "region", "business_date", "kind"),
+    Index(None, "stage"),
+)
+
+# The unique (txn_id, seq) index also serves lookups by txn_id.
+transaction_attempts = Table(
+    "transaction_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "txn_id",
+        String(255),
+        ForeignKey(transactions.c.txn_id, ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("seq", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("from_stage", String(16)),
+    Column("to_stage", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason_code", String(64)),
+    Column("message", Text),
+    Column("erp_response", JsonDocument),
+    UniqueConstraint("txn_id", "seq"),
+    CheckConstraint(_one_of("outcome", ATTEMPT_OUTCOMES), name="outcome"),
+)
+
+# open_txn_id is txn_id while the exception is open and NULL once closed; being unique, it
+# lets the database itself keep at most one open exception per transaction.
+transaction_exceptions = Table(
+    "transaction_exceptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "txn_id",
+        String(255),
+        ForeignKey(transactions.c.txn_id, ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("kind", String(32), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("source_system", String(32), nullable=False),
+    Column("reason_code", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("open_txn_id", String(255), unique=True),
+    Column("occurrences", Integer, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("resolution", Text),
+    Column("correlation_id", String(64), nullable=False),
+    CheckConstraint(_one_of("status", EXCEPTION_STATUSES), name="status"),
+    CheckConstraint(
+        "(status = 'open' AND open_txn_id IS NOT NULL AND open_txn_id = txn_id)"
+        " OR (status = 'closed' AND open_txn_id IS NULL)",
+        name="open_txn_id",
+    ),
+    Index(None, "status", "reason_code", "region"),
+    Index(None, "txn_id"),
 )

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from sync_platform.store import canonical, conflicts, ledger, reviews, sources, xrefs
+from sync_platform.store import (
+    canonical,
+    conflicts,
+    ledger,
+    reviews,
+    sources,
+    transactions,
+    txn_exceptions,
+    xrefs,
+)
 from sync_platform.store.canonical import CanonicalRow, SaveCounts
 from sync_platform.store.columns import require_aware, utc_now
 from sync_platform.store.conflicts import Conflict, ConflictCounts, ConflictIn
@@ -19,6 +28,8 @@ from sync_platform.store.errors import UnknownCanonicalId
 from sync_platform.store.ledger import LedgerEntry, WriteIntent
 from sync_platform.store.reviews import Review
 from sync_platform.store.sources import SourceRecord, SourceRecordIn, UpsertCounts
+from sync_platform.store.transactions import Attempt, ReceiveCounts, Transaction, TransactionIn
+from sync_platform.store.txn_exceptions import TransactionException
 from sync_platform.store.upgrade import migrate_engine
 from sync_platform.store.xrefs import CustomerXref
 
@@ -238,3 +249,178 @@ class Store:
         can be recognised and ignored."""
         with self._engine.begin() as conn:
             return ledger.last_written_hash(conn, system, object_type, object_id)
+
+    # -- financial transactions ---------------------------------------------------------
+
+    def receive_transactions(self, items: Iterable[TransactionIn]) -> ReceiveCounts:
+        """Insert new transactions as received, apply new versions of unposted ones.
+
+        A transaction already posted or reconciled is left as it is and listed in
+        ``changed_after_posting`` rather than counted changed or unchanged. The stage and
+        the correlation id of an existing transaction never change here. An id given twice
+        counts once, with the last item given.
+        """
+        counts = ReceiveCounts()
+        for batch in batched(transactions.last_per_id(items), BATCH_SIZE):
+            try:
+                with self._engine.begin() as conn:
+                    counts += transactions.receive_batch(conn, batch, self._now())
+            except IntegrityError:
+                # A concurrent run inserted some of these first; now they are compared.
+                with self._engine.begin() as conn:
+                    counts += transactions.receive_batch(conn, batch, self._now())
+        return counts
+
+    def transaction(self, txn_id: str) -> Transaction | None:
+        with self._engine.begin() as conn:
+            return transactions.get(conn, txn_id)
+
+    def transactions(
+        self,
+        *,
+        kind: str | None = None,
+        region: str | None = None,
+        business_date: date | None = None,
+        stages: Iterable[str] | None = None,
+        txn_ids: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Transaction]:
+        """Matching transactions ordered by (business_date, txn_id)."""
+        where = transactions.conditions(kind, region, business_date, stages)
+        if txn_ids is None:
+            with self._engine.begin() as conn:
+                return transactions.list_transactions(conn, where, limit=limit)
+        found = self._by_id_chunks(
+            txn_ids, lambda conn, ids: transactions.list_transactions(conn, where, ids)
+        )
+        return transactions.in_order(found)[:limit]
+
+    def iter_transactions(
+        self,
+        *,
+        kind: str | None = None,
+        region: str | None = None,
+        business_date: date | None = None,
+        stages: Iterable[str] | None = None,
+        chunk_size: int = BATCH_SIZE,
+    ) -> Iterator[Transaction]:
+        """Like ``transactions()``, read a chunk per short transaction, for large sets."""
+        where = transactions.conditions(kind, region, business_date, stages)
+        after: Transaction | None = None
+        while True:
+            with self._engine.begin() as conn:
+                chunk = transactions.list_transactions(conn, where, after=after, limit=chunk_size)
+            yield from chunk
+            if len(chunk) < chunk_size:
+                return
+            after = chunk[-1]
+
+    def record_attempt(
+        self,
+        txn_id: str,
+        to_stage: str,
+        outcome: str,
+        *,
+        reason_code: str | None = None,
+        message: str | None = None,
+        erp_response: Any = None,
+        erp_document_id: str | None = None,
+        erp_document_number: str | None = None,
+    ) -> Transaction:
+        """Move a transaction to ``to_stage`` and log the attempt; raises
+        ``InvalidTransition`` when the lifecycle does not allow the move. Posting closes the
+        transaction's open exception."""
+        now = self._now()
+        with self._engine.begin() as conn:
+            before = transactions.lock(conn, txn_id)
+            after = transactions.record_attempt(
+                conn,
+                before,
+                to_stage,
+                outcome,
+                reason_code=reason_code,
+                message=message,
+                erp_response=erp_response,
+                erp_document_id=erp_document_id,
+                erp_document_number=erp_document_number,
+                now=now,
+            )
+            if to_stage == "posted":
+                resolution = txn_exceptions.posted_resolution(before.stage)
+                txn_exceptions.close(conn, txn_id, resolution, now)
+        return after
+
+    def attempts(self, txn_id: str) -> list[Attempt]:
+        with self._engine.begin() as conn:
+            return transactions.list_attempts(conn, txn_id)
+
+    def stage_counts(
+        self,
+        *,
+        kind: str | None = None,
+        region: str | None = None,
+        business_date: date | None = None,
+    ) -> dict[str, int]:
+        where = transactions.conditions(kind, region, business_date)
+        with self._engine.begin() as conn:
+            return transactions.stage_counts(conn, where)
+
+    # -- transaction exceptions ---------------------------------------------------------
+
+    def open_exception(self, txn_id: str, reason_code: str, message: str) -> TransactionException:
+        """Open an exception, count another occurrence of the open one if it has the same
+        reason, or close it as superseded by ``reason_code`` and open a new one."""
+        with self._engine.begin() as conn:
+            txn = transactions.lock(conn, txn_id)
+            return txn_exceptions.open_exception(conn, txn, reason_code, message, self._now())
+
+    def close_exceptions(self, txn_id: str, resolution: str) -> int:
+        """Close the transaction's open exception; returns how many were closed (0 or 1)."""
+        with self._engine.begin() as conn:
+            transactions.lock(conn, txn_id)
+            return txn_exceptions.close(conn, txn_id, resolution, self._now())
+
+    def exceptions(
+        self,
+        *,
+        status: str | None = "open",
+        reason_code: str | None = None,
+        region: str | None = None,
+        kind: str | None = None,
+        opened_since: datetime | None = None,
+        txn_ids: Iterable[str] | None = None,
+    ) -> list[TransactionException]:
+        """Matching exceptions (of every status when ``status`` is None), oldest first."""
+
+        def fetch(conn: Connection, ids: Sequence[str] | None) -> list[TransactionException]:
+            return txn_exceptions.list_exceptions(
+                conn,
+                status=status,
+                reason_code=reason_code,
+                region=region,
+                kind=kind,
+                opened_since=opened_since,
+                txn_ids=ids,
+            )
+
+        if txn_ids is None:
+            with self._engine.begin() as conn:
+                return fetch(conn, None)
+        return txn_exceptions.in_order(self._by_id_chunks(txn_ids, fetch))
+
+    def open_exception_counts(self, *, region: str | None = None) -> dict[str, int]:
+        """Open exceptions by reason code."""
+        with self._engine.begin() as conn:
+            return txn_exceptions.open_counts(conn, region)
+
+    def _by_id_chunks(
+        self, ids: Iterable[str], fetch: Callable[[Connection, Sequence[str]], list[T]]
+    ) -> list[T]:
+        """What ``fetch`` finds for ``ids``, asked a chunk at a time in one transaction:
+        SQLite caps the parameters of one statement."""
+        with self._engine.begin() as conn:
+            return [
+                found
+                for chunk in batched(sorted(set(ids)), BATCH_SIZE)
+                for found in fetch(conn, chunk)
+            ]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ManualClock:
@@ -17,3 +23,16 @@ class ManualClock:
     def advance(self, seconds: float = 60) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
+
+
+def at_once(work: Callable[[], T], workers: int = 2) -> list[T]:
+    """Run ``work`` in several threads released together by a barrier."""
+    barrier = threading.Barrier(workers)
+
+    def start() -> T:
+        barrier.wait()
+        return work()
+
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(start) for _ in range(workers)]
+        return [f.result() for f in futures]

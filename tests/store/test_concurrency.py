@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TypeVar
+
+from store_testing import at_once
 
 from sync_platform.store import (
     CustomerXref,
@@ -15,21 +13,6 @@ from sync_platform.store import (
     Store,
     UpsertCounts,
 )
-
-T = TypeVar("T")
-
-
-def at_once(work: Callable[[], T], workers: int = 2) -> list[T]:
-    """Run ``work`` in several threads released together by a barrier."""
-    barrier = threading.Barrier(workers)
-
-    def start() -> T:
-        barrier.wait()
-        return work()
-
-    with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(start) for _ in range(workers)]
-        return [f.result() for f in futures]
 
 
 def test_two_runs_upserting_the_same_records_leave_one_row_each(database_url: str) -> None:

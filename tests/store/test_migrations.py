@@ -6,12 +6,15 @@ import re
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from sync_platform.store import Store, StoreError, migrate
+from sync_platform.store.dialect import create_store_engine
 from sync_platform.store.schema import metadata
+from sync_platform.store.upgrade import alembic_config
 
 
 def test_migrating_to_head_gives_exactly_the_declared_schema(database_url: str) -> None:
@@ -24,6 +27,22 @@ def test_migrating_to_head_gives_exactly_the_declared_schema(database_url: str) 
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, metadata) == []
             assert context.get_current_revision() is not None
+    finally:
+        engine.dispose()
+
+
+def test_every_migration_downgrades_and_upgrades_again(database_url: str) -> None:
+    migrate(database_url)
+    engine = create_store_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "base")
+        assert inspect(engine).get_table_names() == ["alembic_version"]
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
     finally:
         engine.dispose()
 

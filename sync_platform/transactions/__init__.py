@@ -1,0 +1,1 @@
+"""Financial transactions from billing to the ERP: invoices, payments, credit notes."""

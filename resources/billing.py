@@ -14,9 +14,11 @@ from resources.billing_models import (
     StripeBalanceTransaction,
     StripeCharge,
     StripeCreditNote,
+    StripeCreditNoteLine,
     StripeCustomer,
     StripeEvent,
     StripeInvoice,
+    StripeInvoiceLine,
     StripeInvoicePayment,
     StripePaymentIntent,
     StripePayout,
@@ -119,9 +121,7 @@ class BillingResource(SystemApiResource):
 
     # -- customers --------------------------------------------------------------------------
     def list_customers(self, *, created_gte: datetime | None = None) -> Iterator[StripeCustomer]:
-        return self._list(
-            "/v1/customers", StripeCustomer, created={"gte": created_gte} if created_gte else None
-        )
+        return self._list("/v1/customers", StripeCustomer, created=_created(created_gte, None))
 
     def get_customer(self, customer_id: str) -> StripeCustomer:
         return self._get(f"/v1/customers/{customer_id}", StripeCustomer)
@@ -135,6 +135,8 @@ class BillingResource(SystemApiResource):
         return self._create(f"/v1/customers/{customer_id}", StripeCustomer, params, idempotency_key)
 
     # -- invoices and money movements ------------------------------------------------------
+    # Time windows are half-open, ``created[gte]=start`` and ``created[lt]=end``, as Stripe
+    # filters lists; a list returns its objects newest first.
     def list_invoices(
         self,
         *,
@@ -143,9 +145,14 @@ class BillingResource(SystemApiResource):
         created_gte: datetime | None = None,
         created_lt: datetime | None = None,
     ) -> Iterator[StripeInvoice]:
-        created = _drop_none({"gte": created_gte, "lt": created_lt}) or None
+        """Invoices with their first ten lines (Stripe always includes them; ``lines.has_more``
+        says whether ``list_invoice_lines`` must be asked for the rest)."""
         return self._list(
-            "/v1/invoices", StripeInvoice, customer=customer, status=status, created=created
+            "/v1/invoices",
+            StripeInvoice,
+            customer=customer,
+            status=status,
+            created=_created(created_gte, created_lt),
         )
 
     def get_invoice(self, invoice_id: str, *, expand_lines: bool = True) -> StripeInvoice:
@@ -153,24 +160,88 @@ class BillingResource(SystemApiResource):
             f"/v1/invoices/{invoice_id}", StripeInvoice, expand=["lines"] if expand_lines else None
         )
 
-    def list_invoice_payments(self, invoice_id: str) -> Iterator[StripeInvoicePayment]:
-        return self._list("/v1/invoice_payments", StripeInvoicePayment, invoice=invoice_id)
+    def list_invoice_lines(self, invoice_id: str) -> Iterator[StripeInvoiceLine]:
+        return self._list(f"/v1/invoices/{invoice_id}/lines", StripeInvoiceLine)
+
+    def list_invoice_payments(
+        self,
+        invoice_id: str | None = None,
+        *,
+        payment_intent: str | None = None,
+        status: str | None = None,
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
+    ) -> Iterator[StripeInvoicePayment]:
+        """``invoice_payment`` objects: which payment (intent) paid how much of which invoice."""
+        payment = {"type": "payment_intent", "payment_intent": payment_intent}
+        return self._list(
+            "/v1/invoice_payments",
+            StripeInvoicePayment,
+            invoice=invoice_id,
+            payment=payment if payment_intent else None,
+            status=status,
+            created=_created(created_gte, created_lt),
+        )
 
     def list_payment_intents(self, *, customer: str | None = None) -> Iterator[StripePaymentIntent]:
         return self._list("/v1/payment_intents", StripePaymentIntent, customer=customer)
 
-    def list_charges(self, *, created_gte: datetime | None = None) -> Iterator[StripeCharge]:
+    def list_charges(
+        self,
+        *,
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
+        customer: str | None = None,
+        payment_intent: str | None = None,
+        expand_balance_transaction: bool = False,
+    ) -> Iterator[StripeCharge]:
+        """Charges; with ``expand_balance_transaction`` each carries its balance transaction
+        (``expanded_balance_transaction``: fee and settlement) in the same page."""
         return self._list(
-            "/v1/charges", StripeCharge, created={"gte": created_gte} if created_gte else None
+            "/v1/charges",
+            StripeCharge,
+            created=_created(created_gte, created_lt),
+            customer=customer,
+            payment_intent=payment_intent,
+            expand=["data.balance_transaction"] if expand_balance_transaction else None,
         )
 
-    def list_refunds(self, *, created_gte: datetime | None = None) -> Iterator[StripeRefund]:
+    def list_refunds(
+        self,
+        *,
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
+        charge: str | None = None,
+    ) -> Iterator[StripeRefund]:
         return self._list(
-            "/v1/refunds", StripeRefund, created={"gte": created_gte} if created_gte else None
+            "/v1/refunds", StripeRefund, created=_created(created_gte, created_lt), charge=charge
         )
 
-    def list_credit_notes(self, *, invoice: str | None = None) -> Iterator[StripeCreditNote]:
-        return self._list("/v1/credit_notes", StripeCreditNote, invoice=invoice)
+    def get_refund(self, refund_id: str) -> StripeRefund:
+        return self._get(f"/v1/refunds/{refund_id}", StripeRefund)
+
+    def list_credit_notes(
+        self,
+        *,
+        invoice: str | None = None,
+        customer: str | None = None,
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
+        expand_refunds: bool = False,
+    ) -> Iterator[StripeCreditNote]:
+        """Credit notes with their first lines; with ``expand_refunds`` each ``refunds[].refund``
+        is the refund object rather than its id."""
+        return self._list(
+            "/v1/credit_notes",
+            StripeCreditNote,
+            invoice=invoice,
+            customer=customer,
+            created=_created(created_gte, created_lt),
+            expand=["data.refunds.refund"] if expand_refunds else None,
+        )
+
+    def list_credit_note_lines(self, credit_note_id: str) -> Iterator[StripeCreditNoteLine]:
+        return self._list(f"/v1/credit_notes/{credit_note_id}/lines", StripeCreditNoteLine)
 
     def get_balance_transaction(self, transaction_id: str) -> StripeBalanceTransaction:
         return self._get(f"/v1/balance_transactions/{transaction_id}", StripeBalanceTransaction)
@@ -194,7 +265,7 @@ class BillingResource(SystemApiResource):
             "/v1/events",
             StripeEvent,
             types=types,
-            created={"gte": created_gte} if created_gte else None,
+            created=_created(created_gte, None),
         )
 
     def get_event(self, event_id: str) -> StripeEvent:
@@ -209,3 +280,8 @@ class BillingResource(SystemApiResource):
 
 def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
+
+
+def _created(gte: datetime | None, lt: datetime | None) -> dict[str, datetime] | None:
+    """The ``created`` range filter, or None when neither bound is given."""
+    return _drop_none({"gte": gte, "lt": lt}) or None

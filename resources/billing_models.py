@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 def _from_unix(value: Any) -> Any:
@@ -71,6 +71,7 @@ class StripeTaxAmount(BaseModel):
 
     amount: int
     taxable_amount: int | None = None
+    tax_behavior: Literal["exclusive", "inclusive"] | None = None
     tax_rate_details: dict[str, Any] | None = None
 
     @property
@@ -106,11 +107,13 @@ class StripeInvoice(StripeObject):
     currency: Currency
     number: str | None = None
     subtotal: int
+    subtotal_excluding_tax: int | None = None
     total: int
     amount_due: int
     amount_paid: int
     amount_remaining: int
     total_taxes: list[StripeTaxAmount] | None = None
+    due_date: UnixTime | None = None
     period_start: UnixTime | None = None
     period_end: UnixTime | None = None
     lines: StripeList | None = None
@@ -154,9 +157,21 @@ class StripeCharge(StripeObject):
     payment_intent: ExpandableId = None
     balance_transaction: ExpandableId = None
     status: Literal["succeeded", "pending", "failed"]
+    captured: bool | None = None
     paid: bool = False
     refunded: bool = False
     metadata: dict[str, str] = Field(default_factory=dict)
+    # The balance transaction itself when read with ``expand[]=balance_transaction``.
+    expanded_balance_transaction: StripeBalanceTransaction | None = Field(
+        default=None, exclude=True
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_expanded_balance_transaction(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("balance_transaction"), dict):
+            return {**data, "expanded_balance_transaction": data["balance_transaction"]}
+        return data
 
 
 class StripeRefund(StripeObject):
@@ -181,11 +196,24 @@ class StripeCreditNote(StripeObject):
     number: str
     status: Literal["issued", "void"]
     subtotal: int
+    subtotal_excluding_tax: int | None = None
     total: int
     amount: int
+    lines: StripeList | None = None
     refunds: list[dict[str, Any]] = Field(default_factory=list)
     reason: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class StripeCreditNoteLine(StripeObject):
+    object: Literal["credit_note_line_item"]
+    type: str
+    amount: int
+    description: str | None = None
+    quantity: int | None = None
+    unit_amount: int | None = None
+    invoice_line_item: str | None = None
+    taxes: list[StripeTaxAmount] | None = None
 
 
 class StripeBalanceTransaction(StripeObject):

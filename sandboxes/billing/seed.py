@@ -101,10 +101,8 @@ class Seeder:
         if not company.invoices:
             return
         sub = self.subscription(company, cust)
-        latest: Doc | None = None
-        for world_invoice in company.invoices:
-            latest = self.invoice(company, cust, sub, world_invoice)
-        assert latest is not None
+        docs = [self.invoice(company, cust, sub, inv) for inv in company.invoices]
+        latest = max(docs, key=lambda d: d["created"])
         sub["latest_invoice"] = latest["id"]
         if latest["status"] == "uncollectible":
             sub["status"] = "unpaid"

@@ -238,6 +238,9 @@ _LAST = (
     "Tanaka",
     "Weiß",
 )
+# Share of billed companies with one invoice back-dated into a closed ERP accounting period
+# (an invoice imported late from a previous billing system).
+LATE_INVOICE_SHARE = 0.015
 PAYMENT_TERMS = ("NET30", "NET30", "NET30", "NET15", "NET60", "DUE")
 PLANS = (
     ("starter", "Starter plan", 4_900),
@@ -353,6 +356,7 @@ def build_world(seed: int = 42, customers: int = 200, anchor: date | None = None
         raise ValueError("customers must be at least 1")
     anchor = anchor or datetime.now(UTC).date()
     rng = random.Random(seed)
+    late = random.Random(f"{seed}:late-invoices")  # its own stream: the rest stays as it was
     start = datetime(anchor.year, anchor.month, anchor.day, tzinfo=UTC) - timedelta(days=90)
     countries = list(_COUNTRY_WEIGHTS)
     weights = list(_COUNTRY_WEIGHTS.values())
@@ -424,8 +428,29 @@ def build_world(seed: int = 42, customers: int = 200, anchor: date | None = None
             billing_links_erp=in_erp and rng.random() < 0.9,
         )
         invoices = _invoices(rng, company, anchor) if in_billing else ()
+        if invoices and late.random() < LATE_INVOICE_SHARE:
+            invoices += (_late_invoice(late, invoices[0], anchor, len(invoices)),)
         companies.append(_with_invoices(company, invoices))
     return World(seed=seed, anchor=anchor, companies=tuple(companies))
+
+
+def _late_invoice(rng: random.Random, first: Invoice, anchor: date, index: int) -> Invoice:
+    """An open invoice dated 106 to 115 days back: its month ended more than
+    ``CLOSED_AFTER_DAYS`` (75) ago, so the ERP's accounting period for it is closed."""
+    day = datetime(anchor.year, anchor.month, anchor.day, tzinfo=UTC)
+    created = day - timedelta(days=106 + rng.randrange(10), seconds=rng.randrange(86_400))
+    return Invoice(
+        index=index,
+        created=created,
+        plan=first.plan,
+        description=first.description,
+        unit_amount=first.unit_amount,
+        quantity=first.quantity,
+        tax_rate=first.tax_rate,
+        status="open",
+        refunded=False,
+        currency=first.currency,
+    )
 
 
 def _with_invoices(company: Company, invoices: tuple[Invoice, ...]) -> Company:

@@ -56,7 +56,9 @@ source_records = Table(
     Column("content_hash", String(64), nullable=False),
     Column("first_seen_at", UtcDateTime, nullable=False),
     Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("business_date", Date),
     Index(None, "system", "object_type", "region"),
+    Index(None, "system", "object_type", "region", "business_date"),
 )
 
 customer_xref = Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, update
@@ -22,6 +22,7 @@ class SourceRecordIn:
     payload: dict[str, Any]
     region: str | None = None
     version: str | None = None
+    business_date: date | None = None  # the day a financial document belongs to
 
     def __post_init__(self) -> None:
         require_aware(self.modified_at)
@@ -39,6 +40,7 @@ class SourceRecord:
     content_hash: str
     first_seen_at: datetime
     last_seen_at: datetime
+    business_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,7 @@ def _insert(
         record_id=record.record_id,
         region=record.region,
         version=record.version,
+        business_date=record.business_date,
         modified_at=record.modified_at,
         payload=record.payload,
         content_hash=digest,
@@ -160,6 +163,7 @@ def _update(
         .values(
             region=record.region,
             version=record.version,
+            business_date=record.business_date,
             modified_at=record.modified_at,
             payload=record.payload,
             content_hash=digest,
@@ -173,11 +177,17 @@ def _update(
 
 
 def list_records(
-    conn: Connection, system: str, object_type: str, region: str | None
+    conn: Connection,
+    system: str,
+    object_type: str,
+    region: str | None,
+    business_date: date | None = None,
 ) -> list[SourceRecord]:
     query = select(t).where(t.c.system == system, t.c.object_type == object_type)
     if region is not None:
         query = query.where(t.c.region == region)
+    if business_date is not None:
+        query = query.where(t.c.business_date == business_date)
     return [_record(row) for row in conn.execute(query.order_by(t.c.record_id))]
 
 

@@ -95,10 +95,14 @@ class Store:
         return counts
 
     def source_records(
-        self, system: str, object_type: str, region: str | None = None
+        self,
+        system: str,
+        object_type: str,
+        region: str | None = None,
+        business_date: date | None = None,
     ) -> list[SourceRecord]:
         with self._engine.begin() as conn:
-            return sources.list_records(conn, system, object_type, region)
+            return sources.list_records(conn, system, object_type, region, business_date)
 
     # -- cross-references ---------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from resources.erp import ODataEntity as ErpEntity
 from resources.errors import PreconditionFailed
 from resources.store import StoreResource
 from sync_platform.customers import region_flow
+from sync_platform.customers.erp_parent import PARENT_DIMENSION, PARENT_DIMENSION_VALUES
 from sync_platform.store import SourceRecordIn, Store
 
 GROUP = "customers"
@@ -132,16 +133,18 @@ def billing_customers(
     partitions_def=region_partitions,
     group_name=GROUP,
     kinds={"dynamics365"},
-    description="ERP customers of the region's company (Business Central API v2.0), with "
-    "its payment terms and which customers already have posted invoices.",
+    description="ERP customers of the region's company (Business Central API v2.0) with "
+    "their default dimensions (the parent account), its payment terms, the PARENT dimension "
+    "values and which customers already have posted invoices.",
 )
 def erp_customers(
     context: AssetExecutionContext, erp: ErpResource, store: StoreResource
 ) -> MaterializeResult:
     region = context.partition_key
     company = erp.company_for_region(region)
-    customers = list(erp.list_customers(company.id))
+    customers = list(erp.list_customers(company.id, with_default_dimensions=True))
     terms = erp.list_payment_terms(company.id)
+    parent_values = erp.list_dimension_values(company.id, PARENT_DIMENSION)
     posted = [i for i in erp.list_sales_invoices(company.id) if i.status not in (None, "Draft")]
     s = store.store
 
@@ -161,6 +164,13 @@ def erp_customers(
         "payment_term",
         region,
         (_record(t.id, _modified(t), dump(t), region) for t in terms),
+    )
+    _snapshot(
+        s,
+        "erp",
+        PARENT_DIMENSION_VALUES,
+        region,
+        (_record(v.id, _modified(v), dump(v), region) for v in parent_values),
     )
     _snapshot(
         s,

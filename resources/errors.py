@@ -2,6 +2,7 @@
 
 Callers decide by type: ``RateLimited`` and ``TransientError`` may succeed later,
 ``PermanentError`` will not without a change (its message is the vendor's own),
+``BusinessRuleViolation`` is a permanent refusal a finance user can act on,
 ``PreconditionFailed`` means "someone else changed it: re-read and decide again".
 """
 
@@ -75,6 +76,12 @@ class UnsafeToRetry(TransientError):
 
 class PermanentError(SystemApiError):
     """The vendor refused the request (4xx): retrying the same call cannot help."""
+
+
+class BusinessRuleViolation(PermanentError):
+    """The vendor understood the request and refused it on business grounds: a posting date in
+    a closed period, an unknown tax group, a document that is already posted. ``message`` is
+    the vendor's own words, meant for the finance user who has to fix the data."""
 
 
 class AuthenticationFailed(PermanentError):

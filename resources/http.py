@@ -170,6 +170,7 @@ class ApiClient:
         params: Any = None,
         data: Any = None,
         json: Any = None,
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
         retry_unsafe: bool | None = None,
     ) -> httpx.Response:
@@ -189,7 +190,7 @@ class ApiClient:
             attempt += 1
             self._wait_for_throttle(started)
             try:
-                response = self._send(method, path, params, data, json, headers)
+                response = self._send(method, path, params, data, json, content, headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never reached the server: always safe to try again.
                 error: SystemApiError = TransientError(
@@ -249,11 +250,18 @@ class ApiClient:
 
     # -- internals --------------------------------------------------------------------------
     def _send(
-        self, method: str, path: str, params: Any, data: Any, json: Any, headers: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        params: Any,
+        data: Any,
+        json: Any,
+        content: bytes | None,
+        headers: dict[str, str],
     ) -> httpx.Response:
         self.stats.requests += 1
         return self._http.request(
-            method, path, params=params, data=data, json=json, headers=headers
+            method, path, params=params, data=data, json=json, content=content, headers=headers
         )
 
     def _ambiguous(self, method: str, path: str, reason: str, repeatable: bool) -> SystemApiError:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sync_platform import launcher
+from sync_platform.settings import REGIONS
 
 
 def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +46,13 @@ def _port(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port {value} is outside 1-65535")
     return value
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--by", required=True, help="who decides (recorded)")
         decide.add_argument("--reason", required=True, help="why (recorded)")
 
+    replay = commands.add_parser(
+        "replay",
+        help="re-drive the transactions of open exceptions once their cause is fixed",
+    )
+    replay.add_argument(
+        "--reason", default=None, help="only this reason code, e.g. tax_code_unmapped"
+    )
+    replay.add_argument("--region", choices=REGIONS, default=None)
+    replay.add_argument(
+        "--since", type=_day, default=None, help="only exceptions opened on or after YYYY-MM-DD"
+    )
+    replay.add_argument("--by", default=None, help="who replays (recorded; default: your login)")
+    replay.add_argument("--note", required=True, help="what was fixed (recorded on each attempt)")
+    replay.add_argument(
+        "--dry-run", action="store_true", help="list the exceptions that would be replayed"
+    )
+    replay.add_argument(
+        "--store", default=None, help="store URL (default: $SYNC_STORE_URL or the local file)"
+    )
+
     sandbox = commands.add_parser("sandbox", help="vendor sandboxes (Stripe, HubSpot, BC shapes)")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
     run = sandbox_commands.add_parser("run", help="run one sandbox in the foreground")
@@ -113,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return launcher.up(args)
         if args.command == "approvals":
             return approvals_command(args)
+        if args.command == "replay":
+            return replay_command(args)
         if args.sandbox_command == "run":
             return launcher.run_one(args)
         return launcher.run_all(args)
@@ -148,6 +181,48 @@ def approvals_command(args: argparse.Namespace) -> int:
             print(f"sync-platform: {exc}", file=sys.stderr)
             return 2
         print(f"review {review.id} {review.status} by {review.decided_by}: {review.reason}")
+        return 0
+    finally:
+        store.close()
+
+
+ERP_SETTINGS = ("SYNC_ERP_URL", "SYNC_ERP_ACCESS_TOKEN")
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    from sync_platform.store import Store
+    from sync_platform.transactions.flow import ReplaySelection, replay_candidates
+
+    selection = ReplaySelection(reason=args.reason, region=args.region, since=args.since)
+    store = Store.open(args.store) if args.store else Store.from_env()
+    try:
+        groups = replay_candidates(store, selection)
+        count = sum(len(items) for items in groups.values())
+        for (kind, region), items in sorted(groups.items()):
+            print(f"{kind:<12} {region:<5} {len(items)} to replay")
+        if args.dry_run or count == 0:
+            print(f"{count} transactions match" + ("" if count else "; nothing to replay"))
+            return 0
+        missing = [name for name in ERP_SETTINGS if not os.environ.get(name)]
+        if missing:
+            print(f"sync-platform: set {' and '.join(missing)} to reach the ERP", file=sys.stderr)
+            return 2
+        from resources.erp import ErpResource
+        from sync_platform.transactions.erp_gateway import replay_exceptions
+
+        erp = ErpResource(
+            base_url=os.environ["SYNC_ERP_URL"], access_token=os.environ["SYNC_ERP_ACCESS_TOKEN"]
+        )
+        by = args.by or getpass.getuser()
+        summary = replay_exceptions(erp, store, selection, note=f"replay by {by}: {args.note}")
+        for group, result in summary["groups"].items():
+            outcomes = ", ".join(f"{k} {v}" for k, v in sorted(result["mode_outcomes"].items()))
+            print(f"{group}: {outcomes}")
+        still = summary["still_open"]
+        print(
+            "open exceptions now: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(still.items())) or "none")
+        )
         return 0
     finally:
         store.close()

@@ -10,6 +10,8 @@ from dagster import Definitions, EnvVar
 
 from assets.checks.customers import customer_checks
 from assets.customers import customer_assets
+from assets.replay import replay_exceptions_job
+from assets.transactions import transaction_assets
 from resources.billing import BillingResource
 from resources.crm import CrmResource
 from resources.erp import ErpResource
@@ -32,5 +34,8 @@ def system_resources() -> dict[str, object]:
 
 
 defs = Definitions(
-    assets=customer_assets, asset_checks=customer_checks, resources=system_resources()
+    assets=[*customer_assets, *transaction_assets],
+    asset_checks=customer_checks,
+    jobs=[replay_exceptions_job],
+    resources=system_resources(),
 )

@@ -101,13 +101,14 @@ def required_fields_valid(
     asset=ERP_SYNC,
     partitions_def=region_partitions,
     description="Every active canonical customer is in the ERP with the attributes "
-    "we send equal, unless it waits for an approval or a fix.",
+    "we send equal, its parent account (PARENT default dimension) included, unless it waits "
+    "for an approval or a fix.",
 )
 def every_active_customer_in_erp(
     context: AssetCheckExecutionContext, store: StoreResource, erp: ErpResource
 ) -> AssetCheckResult:
     plan = region_flow.plan_against_erp(store.store, erp, context.partition_key)
-    missing = [f"{a.canonical_id}: {a.kind} {a.number} {sorted(a.fields)}" for a in plan.actions]
+    missing = [f"{a.canonical_id}: {a.kind} {a.number} {a.changes}" for a in plan.actions]
     return AssetCheckResult(
         passed=not missing,
         metadata={

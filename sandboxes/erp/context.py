@@ -13,11 +13,18 @@ from sandboxes.erp.filters import column
 from sandboxes.erp.wire import Clock
 from sandboxes.kit.store import SandboxStore
 
-# Expression indexes for the lookups and filters clients make most (number, watermark).
+# Expression indexes for the lookups and filters clients make most (number, watermark, the
+# search-before-create by external document number, posted entries by document number) and
+# for a document's lines, read on every line write and on posting.
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS erp_number ON objects (kind, json_extract(data, '$.number'))",
     "CREATE INDEX IF NOT EXISTS erp_modified "
     "ON objects (kind, json_extract(data, '$.lastModifiedDateTime'))",
+    "CREATE INDEX IF NOT EXISTS erp_external "
+    "ON objects (kind, json_extract(data, '$.externalDocumentNumber'))",
+    "CREATE INDEX IF NOT EXISTS erp_document "
+    "ON objects (kind, json_extract(data, '$.documentNumber'))",
+    "CREATE INDEX IF NOT EXISTS erp_lines ON objects (kind, json_extract(data, '$.documentId'))",
 )
 
 

@@ -92,6 +92,81 @@ def resolve_customer(ctx: Ctx, doc: Doc, old: Doc | None) -> Doc:
     return customer
 
 
+# -- default dimensions ---------------------------------------------------------------------
+# Business Central's own labels (table 352 "Default Dimension", page "APIV2 - Default Dimensions").
+NO_DIMENSION = 'The "dimensionId" does not match to a Dimension.'
+NO_DIMENSION_VALUE = 'The "dimensionValueId" does not match to a Dimension Value.'
+DIMENSION_MISMATCH = (
+    'The "dimensionId" and "dimensionValueId" match to different Dimension records.'
+)
+
+
+def prepare_default_dimension(ctx: Ctx, doc: Doc, old: Doc | None, parent: Doc | None) -> None:
+    """One default dimension per (customer, dimension); ids are resolved, codes filled in."""
+    if doc["parentType"] not in (" ", "Customer"):
+        raise bad_request("The sandbox keeps default dimensions of customers only.")
+    customer = parent if parent is not None else _default_dimension_owner(ctx, doc)
+    doc["parentType"], doc["parentId"] = "Customer", customer["id"]
+    if old is not None and any(doc[k] != old[k] for k in ("parentId", "dimensionId")):
+        raise business_error("You can't rename a Default Dimension.")
+    if old is None:
+        _resolve_dimension(ctx, doc)
+    if old is None or doc["dimensionValueId"] != old["dimensionValueId"]:
+        _resolve_dimension_value(ctx, doc)
+    if doc["postingValidation"] == "No Code" and doc["dimensionValueCode"]:
+        raise business_error(
+            "Dimension Value Code must be equal to '' in Default Dimension: Table ID=18, "
+            f"No.={customer['number']}, Dimension Code={doc['dimensionCode']}. "
+            f"Current value is '{doc['dimensionValueCode']}'."
+        )
+    if old is None:
+        _check_one_per_dimension(ctx, doc, customer)
+
+
+def _default_dimension_owner(ctx: Ctx, doc: Doc) -> Doc:
+    """At company level the body names the parent (BC: parentType and parentId)."""
+    if doc["parentType"] == " " or doc["parentId"] == ZERO_GUID:
+        raise business_error("You must get to the parent first to get to the default dimensions.")
+    customer = ctx.get("customer", doc["parentId"])
+    if customer is None:
+        raise business_error("Parent is not found.")
+    return customer
+
+
+def _resolve_dimension(ctx: Ctx, doc: Doc) -> None:
+    if doc["dimensionId"] == ZERO_GUID and doc["dimensionValueId"] != ZERO_GUID:
+        value = ctx.get("dimensionValue", doc["dimensionValueId"])
+        doc["dimensionId"] = value["dimensionId"] if value else ZERO_GUID
+    dimension = ctx.get("dimension", doc["dimensionId"])
+    if dimension is None:
+        raise business_error(NO_DIMENSION)
+    doc["dimensionCode"] = dimension["code"]
+
+
+def _resolve_dimension_value(ctx: Ctx, doc: Doc) -> None:
+    if doc["dimensionValueId"] == ZERO_GUID:
+        doc["dimensionValueCode"] = ""
+        return
+    value = ctx.get("dimensionValue", doc["dimensionValueId"])
+    if value is None:
+        raise business_error(NO_DIMENSION_VALUE)
+    if value["dimensionId"] != doc["dimensionId"]:
+        raise business_error(DIMENSION_MISMATCH)
+    doc["dimensionValueCode"] = value["code"]
+
+
+def _check_one_per_dimension(ctx: Ctx, doc: Doc, customer: Doc) -> None:
+    for other in ctx.find_all("defaultDimension", "parentId", customer["id"]):
+        if other["dimensionId"] == doc["dimensionId"] and other["id"] != doc["id"]:
+            raise ODataError(
+                400,
+                "Internal_EntityWithSameKeyExists",
+                "The record in table Default Dimension already exists. Identification fields "
+                f"and values: Table ID='18',No.='{customer['number']}',"
+                f"Dimension Code='{doc['dimensionCode']}'",
+            )
+
+
 # -- sales documents ------------------------------------------------------------------------
 def _date_field(type_name: str) -> str:
     return "invoiceDate" if type_name == "salesInvoice" else "creditMemoDate"
@@ -356,6 +431,7 @@ class Rules:
 
 RULES: dict[str, Rules] = {
     "customer": Rules(prepare_customer, check_customer_delete),
+    "defaultDimension": Rules(prepare_default_dimension),
     "salesInvoice": Rules(prepare_header("salesInvoice"), check_header_delete),
     "salesCreditMemo": Rules(prepare_header("salesCreditMemo"), check_header_delete),
     "salesInvoiceLine": Rules(prepare_line, changed=_line_changed("salesInvoice")),

@@ -75,6 +75,17 @@ INVOICE_STATUS = ("Draft", "In Review", "Open", "Paid", "Canceled", "Corrective"
 LINE_TYPES = ("Item", "Comment", "Account", "Resource", "Fixed Asset", "Charge")
 # The first value of an enum is its default.
 BLOCKED = (" ", "Ship", "Invoice", "All")
+DEFAULT_DIMENSION_PARENT_TYPES = (" ", "Customer", "Item", "Vendor", "Employee")
+VALUE_POSTING = (" ", "Code Mandatory", "Same Code", "No Code")
+GL_DOCUMENT_TYPES = (
+    " ",
+    "Payment",
+    "Invoice",
+    "Credit Memo",
+    "Finance Charge Memo",
+    "Reminder",
+    "Refund",
+)
 
 _DOCUMENT_LINE_FIELDS: tuple[Field, ...] = (
     ID,
@@ -181,6 +192,22 @@ ENTITY_LIST: tuple[EntityDef, ...] = (
             _f("blocked", "enum", values=BLOCKED),
             MODIFIED,
         ),
+        navs=(Nav("defaultDimensions", "defaultDimension", "parentId"),),
+    ),
+    EntityDef(
+        "defaultDimension",
+        "defaultDimensions",
+        (
+            ID,
+            _f("parentType", "enum", values=DEFAULT_DIMENSION_PARENT_TYPES),
+            _f("parentId", "guid"),
+            _f("dimensionId", "guid"),
+            _ro("dimensionCode", max_len=20),
+            _f("dimensionValueId", "guid"),
+            _ro("dimensionValueCode", max_len=20),
+            _f("postingValidation", "enum", values=VALUE_POSTING),
+            MODIFIED,
+        ),
     ),
     EntityDef(
         "salesInvoice",
@@ -246,6 +273,26 @@ ENTITY_LIST: tuple[EntityDef, ...] = (
             _f("comment", max_len=250),
             MODIFIED,
         ),
+    ),
+    EntityDef(
+        # Written only by posting. API v2.0 has no externalDocumentNumber here: a posted
+        # payment is found by its documentNumber with documentType 'Payment'.
+        "generalLedgerEntry",
+        "generalLedgerEntries",
+        (
+            ID,
+            _ro("entryNumber", "int"),
+            _ro("postingDate", "date"),
+            _ro("documentNumber", max_len=20),
+            _ro("documentType", "enum", values=GL_DOCUMENT_TYPES),
+            _ro("accountId", "guid"),
+            _ro("accountNumber", max_len=20),
+            _ro("description", max_len=100),
+            _ro("debitAmount", "money"),
+            _ro("creditAmount", "money"),
+            MODIFIED,
+        ),
+        writable=False,
     ),
     EntityDef(
         "account",

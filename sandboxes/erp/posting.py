@@ -1,15 +1,22 @@
 """The bound action ``Microsoft.NAV.post`` for invoices, credit memos and payment journals.
 
 Posting checks everything first and writes only when all checks pass (inside one store
-transaction), so a refused posting leaves no trace.
+transaction), so a refused posting leaves no trace. Every posting writes balanced
+``generalLedgerEntries``: receivables against revenue and tax for a sales document, the
+journal's bank account against receivables for a payment. Amounts are the document's own
+(the sandbox keeps no exchange rates, so foreign-currency entries are not converted to LCY).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date
 
 from sandboxes.erp.context import Ctx, business_error
 from sandboxes.erp.documents import DRAFT, Doc, find_invoice
+from sandboxes.erp.entities import ENTITIES
+from sandboxes.erp.seed import RECEIVABLES, TAX_PAYABLE
+from sandboxes.erp.wire import new_document
 
 
 def check_posting_date(ctx: Ctx, posting_date: str, what: str) -> None:
@@ -81,6 +88,7 @@ def post_invoice(ctx: Ctx, invoice: Doc) -> None:
     invoice["status"] = "Open" if total > 0 else "Paid"
     ctx.save("salesInvoice", invoice)
     _adjust_balance(ctx, invoice["customerId"], total)
+    _post_document_entries(ctx, invoice, "Invoice", sign=1)
 
 
 def post_credit_memo(ctx: Ctx, memo: Doc) -> None:
@@ -94,6 +102,7 @@ def post_credit_memo(ctx: Ctx, memo: Doc) -> None:
     memo["status"] = "Paid" if applied == total else "Open"
     ctx.save("salesCreditMemo", memo)
     _adjust_balance(ctx, memo["customerId"], -total)
+    _post_document_entries(ctx, memo, "Credit Memo", sign=-1)
 
 
 def _apply_to_invoice(ctx: Ctx, invoice: Doc, amount: int) -> None:
@@ -121,6 +130,7 @@ def post_journal(ctx: Ctx, journal: Doc) -> None:
             )
     for line in lines:
         _post_payment(ctx, line)
+        _post_payment_entries(ctx, line, journal)
         ctx.delete("customerPayment", line["id"])
 
 
@@ -130,3 +140,66 @@ def _post_payment(ctx: Ctx, line: Doc) -> None:
     if invoice is not None:
         _apply_to_invoice(ctx, invoice, min(int(line["amount"]), int(invoice["remainingAmount"])))
     _adjust_balance(ctx, line["customerId"], -int(line["amount"]))
+
+
+# -- general ledger ---------------------------------------------------------------------------
+def _post_document_entries(ctx: Ctx, doc: Doc, document_type: str, *, sign: int) -> None:
+    """Receivables against revenue (per account) and tax; a credit memo (sign -1) reverses."""
+    revenue: dict[str, int] = defaultdict(int)
+    for line in ctx.find_all(f"{_type_of(doc)}Line", "documentId", doc["id"]):
+        if line["lineType"] != "Comment":
+            revenue[_revenue_account(ctx, line)] += int(line["amountExcludingTax"])
+    amounts = [
+        (RECEIVABLES, int(doc["totalAmountIncludingTax"])),
+        *[(account, -amount) for account, amount in revenue.items()],
+        (TAX_PAYABLE, -int(doc["totalTaxAmount"])),
+    ]
+    description = f"{document_type} {doc['number']}"
+    entries = [(account, sign * amount) for account, amount in amounts]
+    _post_entries(ctx, doc["postingDate"], document_type, doc["number"], description, entries)
+
+
+def _post_payment_entries(ctx: Ctx, line: Doc, journal: Doc) -> None:
+    amount = int(line["amount"])
+    description = line["description"] or f"Payment {line['documentNumber']}"
+    entries = [(journal["balancingAccountNumber"], amount), (RECEIVABLES, -amount)]
+    _post_entries(ctx, line["postingDate"], "Payment", line["documentNumber"], description, entries)
+
+
+def _revenue_account(ctx: Ctx, line: Doc) -> str:
+    if line["lineType"] == "Account":
+        return str(line["lineObjectNumber"])
+    item = ctx.get("item", line["itemId"])
+    if item is not None and item.get("_salesAccount"):
+        return str(item["_salesAccount"])
+    income = [a for a in ctx.store.iter_all(ctx.kind("account")) if a["category"] == "Income"]
+    return str(min(a["number"] for a in income))
+
+
+def _post_entries(
+    ctx: Ctx,
+    posting_date: str,
+    document_type: str,
+    document_number: str,
+    description: str,
+    entries: list[tuple[str, int]],
+) -> None:
+    """One G/L entry per (account, amount): positive amounts are debits, negative credits."""
+    assert sum(amount for _, amount in entries) == 0, "a posting must balance"
+    for account_number, amount in entries:
+        if amount == 0:
+            continue
+        account = ctx.find("account", "number", account_number)
+        entry = new_document(ENTITIES["generalLedgerEntry"])
+        entry.update(
+            entryNumber=ctx.next_number("glEntry"),
+            postingDate=posting_date,
+            documentNumber=document_number,
+            documentType=document_type,
+            accountId=account["id"] if account else entry["accountId"],
+            accountNumber=account_number,
+            description=description[:100],
+            debitAmount=max(amount, 0),
+            creditAmount=max(-amount, 0),
+        )
+        ctx.save("generalLedgerEntry", entry, new=True)

@@ -4,6 +4,11 @@ One company per region; each gets its reference data and the world's companies t
 already ERP customers. Ids are uuid5 values of (seed, what, key), so two sandboxes started with
 the same seed agree on every id. No sales documents are seeded: history posted by the legacy
 interface is out of scope.
+
+The account hierarchy is a ``PARENT`` dimension whose values are customer numbers: finance has
+set one up for every company of the region, and each ERP customer whose parent is an ERP
+customer too carries it as a default dimension. Business Central's API cannot create
+dimension values, so the sandbox cannot either.
 """
 
 from __future__ import annotations
@@ -16,7 +21,15 @@ from typing import Any
 from sandboxes.erp.entities import store_kind
 from sandboxes.erp.wire import ZERO_GUID, format_stamp, stable_guid
 from sandboxes.kit.store import SandboxStore
-from sandboxes.kit.world import COUNTRIES, PLANS, REGIONS, TAX_RATES, Company, build_world
+from sandboxes.kit.world import (
+    COUNTRIES,
+    PLANS,
+    REGIONS,
+    TAX_RATES,
+    Company,
+    World,
+    build_world,
+)
 
 REGION_NAMES = {
     "na": "North America",
@@ -33,6 +46,7 @@ CURRENCIES = {
 PAYMENT_TERMS = {"NET15": 15, "NET30": 30, "NET60": 60, "DUE": 0}
 CLOSED_AFTER_DAYS = 75  # periods that ended longer ago than this are closed
 BANK_ACCOUNT, RECEIVABLES, TAX_PAYABLE, FEES = "10100", "13100", "22300", "64100"
+PARENT_DIMENSION = "PARENT"
 _REGION_OF_COUNTRY = {c.code: c.region for c in COUNTRIES}
 
 Row = tuple[str, dict[str, Any]]
@@ -60,6 +74,8 @@ def seed_store(store: SandboxStore, seed: int, customers: int, anchor: date) -> 
                 for kind, rows in tables.items()
             }
             tables["customer"] = list(_customers(seed, world.by_region[region], refs))
+            for kind, rows in _parent_dimension(seed, region, world, stamp).items():
+                tables.setdefault(kind, []).extend(rows)
             for kind, rows in tables.items():
                 store.insert_many(store_kind(kind, cid), rows)
         store.set_meta("anchor", anchor.isoformat())
@@ -171,8 +187,9 @@ def _reference_data(seed: int, region: str, anchor: date, stamp: str) -> dict[st
                 taxGroupId=ZERO_GUID,
                 taxGroupCode="",
                 baseUnitOfMeasureCode="PCS",
+                _salesAccount=f"401{i}0",  # the item's general posting setup, in short
             )
-            for code, name, price in PLANS
+            for i, (code, name, price) in enumerate(PLANS, 1)
         ],
         "customerPaymentJournal": [
             _doc(
@@ -229,6 +246,52 @@ def _dimensions(gid: Any, stamp: str) -> dict[str, list[Row]]:
             for value, value_name in members
         ]
     return {"dimension": dims, "dimensionValue": dim_values}
+
+
+def _parent_dimension(seed: int, region: str, world: World, stamp: str) -> dict[str, list[Row]]:
+    def gid(*key: object) -> str:
+        return stable_guid(seed, region, *key)
+
+    dim_id = gid("dimension", PARENT_DIMENSION)
+    companies = world.by_region[region]
+    values = [
+        _doc(
+            gid("dimension", PARENT_DIMENSION, c.erp_customer_number),
+            stamp,
+            code=c.erp_customer_number,
+            dimensionId=dim_id,
+            displayName=c.name[:50],
+        )
+        for c in companies
+    ]
+    defaults = [
+        _doc(
+            gid("defaultDimension", child.key, PARENT_DIMENSION),
+            stamp,
+            parentType="Customer",
+            parentId=customer_id(seed, child),
+            dimensionId=dim_id,
+            dimensionCode=PARENT_DIMENSION,
+            dimensionValueId=gid("dimension", PARENT_DIMENSION, parent.erp_customer_number),
+            dimensionValueCode=parent.erp_customer_number,
+            postingValidation=" ",
+        )
+        for child, parent in _erp_parents(world, companies)
+    ]
+    return {
+        "dimension": [_doc(dim_id, stamp, code=PARENT_DIMENSION, displayName="Parent account")],
+        "dimensionValue": values,
+        "defaultDimension": defaults,
+    }
+
+
+def _erp_parents(world: World, companies: list[Company]) -> Iterator[tuple[Company, Company]]:
+    """(child, parent) pairs the ERP already knows: both are ERP customers."""
+    for child in companies:
+        if child.in_erp and child.parent_index is not None:
+            parent = world.companies[child.parent_index]
+            if parent.in_erp:
+                yield child, parent
 
 
 def customer_id(seed: int, company: Company) -> str:

@@ -59,7 +59,9 @@ TAX_RATES: tuple[TaxRate, ...] = (
     TaxRate("DE19", "DE", None, 1900, "MwSt.", "Germany", "VAT19"),
     TaxRate("FR20", "FR", None, 2000, "TVA", "France", "VAT20"),
     TaxRate("GB20", "GB", None, 2000, "VAT", "United Kingdom", "UKVAT20"),
-    TaxRate("NL21", "NL", None, 2100, "BTW", "Netherlands", None),
+    # The ERP has a group for Dutch VAT, but the integration's posting.yaml does not map it
+    # yet: Dutch invoices are held as exceptions until someone adds the mapping and replays.
+    TaxRate("NL21", "NL", None, 2100, "BTW", "Netherlands", "VAT21"),
     TaxRate("AU10", "AU", None, 1000, "GST", "Australia", "GST10"),
 )
 TAX_RATE_BY_CODE = {t.code: t for t in TAX_RATES}

@@ -1,10 +1,13 @@
 """Bringing ERP customers in line with the canonical set: plan (pure), then apply.
 
 The plan compares each syncable canonical customer with the ERP record it is linked to and
-lists the creates and the field updates. Applying runs each through the write ledger with an
-idempotency key of (canonical id, revision); a create first searches the ERP by the customer
-number we derive from the canonical id, so a crash between the ERP write and our commit
-cannot create a second customer. Updates carry the ETag read; a 412 re-reads and re-plans.
+lists the creates and the field updates, the parent account (``erp_parent``) included: a
+customer's action also sets, changes or removes its PARENT default dimension, so one action
+per customer still says everything written to it. Applying runs each through the write
+ledger with an idempotency key of (canonical id, revision); a create first searches the ERP
+by the customer number we derive from the canonical id, so a crash between the ERP write and
+our commit cannot create a second customer. Updates carry the ETag read; a 412 re-reads and
+re-plans.
 """
 
 from __future__ import annotations
@@ -15,6 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from sync_platform.customers.erp_mapping import erp_changes, erp_customer_fields
+from sync_platform.customers.erp_parent import (
+    ErpDefaultDimensions,
+    ParentChange,
+    apply_parent,
+    plan_parent,
+)
 from sync_platform.customers.model import CanonicalCustomer
 from sync_platform.hashing import content_hash
 
@@ -50,6 +59,7 @@ class ErpAction:
     number: str
     fields: dict[str, Any]
     revision: int
+    parent: ParentChange | None = None  # None: the parent account stays as it is
 
     @property
     def idempotency_key(self) -> str:
@@ -57,7 +67,14 @@ class ErpAction:
 
     @property
     def payload_hash(self) -> str:
-        return content_hash(self.fields)
+        if self.parent is None:
+            return content_hash(self.fields)
+        return content_hash({"fields": self.fields, "parent": self.parent.number})
+
+    @property
+    def changes(self) -> list[str]:
+        """What the action writes, by ERP field name, for reports."""
+        return sorted(self.fields) + (["defaultDimensions/PARENT"] if self.parent else [])
 
 
 @dataclass(frozen=True)
@@ -85,12 +102,17 @@ def plan_erp_sync(
     waiting: Mapping[str, str],
     keep_address: frozenset[str] = frozenset(),
     erp_owned_fields: frozenset[str] = frozenset(),
+    parent_values: frozenset[str] = frozenset(),
 ) -> ErpPlan:
-    """``erp_records`` by customer number; ``waiting`` lists customers held back and why;
-    ``keep_address`` customers keep the ERP's address (a new ship-to was decided instead)."""
+    """``erp_records`` by customer number, read with their default dimensions; ``waiting``
+    lists customers held back and why; ``keep_address`` customers keep the ERP's address (a
+    new ship-to was decided instead); ``parent_values`` are the ERP's PARENT dimension values.
+
+    A customer whose parent cannot be written yet still gets its other fields, and waits."""
     actions: list[ErpAction] = []
     in_sync: list[str] = []
     held = dict(waiting)
+    parents = {c.external_ids["crm"]: c for c in customers.values() if "crm" in c.external_ids}
     for cid in sorted(customers):
         if cid in held:
             continue
@@ -103,25 +125,49 @@ def plan_erp_sync(
         # A customer we created carries the number we derived, until the ERP is read again.
         number = customer.external_ids.get("erp") or erp_number_for(cid)
         current = erp_records.get(number)
+        parent = _parent_step(customer, parents, current, parent_values)
+        if isinstance(parent, str):
+            held[cid], parent = parent, None
+        revision = revisions.get(cid, 0)
         if current is None:
-            create = ErpAction(
-                cid, "create", number, {"number": number, **desired}, revisions.get(cid, 0)
-            )
-            actions.append(create)
+            fields = {"number": number, **desired}
+            actions.append(ErpAction(cid, "create", number, fields, revision, parent))
             continue
         changes = {
             k: v for k, v in erp_changes(current, desired).items() if k not in erp_owned_fields
         }
         if cid in keep_address:
             changes = {k: v for k, v in changes.items() if k not in ADDRESS_FIELDS}
-        if changes:
-            actions.append(ErpAction(cid, "update", str(number), changes, revisions.get(cid, 0)))
-        else:
+        if changes or parent is not None:
+            actions.append(ErpAction(cid, "update", number, changes, revision, parent))
+        elif cid not in held:
             in_sync.append(cid)
     return ErpPlan(actions=tuple(actions), in_sync=tuple(in_sync), waiting=held)
 
 
-class ErpCustomers(Protocol):
+def _parent_step(
+    customer: CanonicalCustomer,
+    parents: Mapping[str, CanonicalCustomer],
+    erp_record: Mapping[str, Any] | None,
+    parent_values: frozenset[str],
+) -> ParentChange | str | None:
+    """The parent change to write, why it must wait, or None. The CRM owns the hierarchy, so
+    a customer the CRM does not know keeps whatever parent the ERP holds."""
+    if "crm" not in customer.external_ids:
+        return None
+    wanted = None
+    if customer.parent_crm_company_id:
+        parent = parents.get(customer.parent_crm_company_id)
+        if parent is None:
+            return (
+                f"its parent account (CRM company {customer.parent_crm_company_id}) is not a "
+                f"customer of region {customer.region}"
+            )
+        wanted = parent.external_ids.get("erp") or erp_number_for(parent.canonical_id)
+    return plan_parent(wanted, erp_record, parent_values)
+
+
+class ErpCustomers(ErpDefaultDimensions, Protocol):
     """What applying needs from the ERP system API (``resources.erp.ErpResource``)."""
 
     def find_customer_by_number(self, company_id: str, number: str) -> Any: ...
@@ -194,7 +240,10 @@ def apply_erp_plan(
             ledger.fail_write(key, f"{type(exc).__name__}: {exc}")
             result.failed[action.canonical_id] = str(exc)
             continue
-        ledger.complete_write(key, action.number, {"outcome": outcome, "fields": action.fields})
+        response: dict[str, Any] = {"outcome": outcome, "fields": action.fields}
+        if action.parent is not None:
+            response["parent"] = action.parent.number
+        ledger.complete_write(key, action.number, response)
         if outcome == "created":
             result.created.append(action.canonical_id)
         elif outcome == "updated":
@@ -207,6 +256,17 @@ def apply_erp_plan(
 def _apply_one(
     action: ErpAction, erp: ErpCustomers, company_id: str, precondition_failed: type[Exception]
 ) -> str:
+    customer, outcome = _write_customer(action, erp, company_id, precondition_failed)
+    if action.parent is None:
+        return outcome
+    wrote = apply_parent(erp, company_id, customer.id, action.parent, precondition_failed)
+    return "updated" if wrote and outcome == "in_sync" else outcome
+
+
+def _write_customer(
+    action: ErpAction, erp: ErpCustomers, company_id: str, precondition_failed: type[Exception]
+) -> tuple[Any, str]:
+    """The ERP customer after the write, and the outcome."""
     for _ in range(2):  # a 412 means someone else wrote: read again and decide again, once
         existing = erp.find_customer_by_number(company_id, action.number)
         if existing is None:
@@ -215,15 +275,13 @@ def _apply_one(
                     f"ERP customer {action.number} no longer exists; it was deleted outside "
                     "the platform"
                 )
-            erp.create_customer(company_id, action.fields)
-            return "created"
+            return erp.create_customer(company_id, action.fields), "created"
         current = existing.model_dump(by_alias=True, mode="json")
         changes = erp_changes(current, {k: v for k, v in action.fields.items() if k != "number"})
         if not changes:
-            return "in_sync"
+            return existing, "in_sync"
         try:
-            erp.update_customer(company_id, existing, changes)
+            return erp.update_customer(company_id, existing, changes), "updated"
         except precondition_failed:
             continue
-        return "updated"
     raise RuntimeError(f"ERP customer {action.number} kept changing under us (HTTP 412 twice)")

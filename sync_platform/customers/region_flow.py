@@ -17,6 +17,7 @@ from sync_platform.customers.build import (
     build_region,
     source_customers,
 )
+from sync_platform.customers.erp_parent import PARENT_DIMENSION_VALUES
 from sync_platform.customers.erp_sync import (
     ApplyResult,
     ErpPlan,
@@ -246,7 +247,8 @@ def plan_against_erp(store: Store, erp: Any, region: str) -> ErpPlan:
     """What the ERP sync would do now, comparing with the ERP as it is at this moment."""
     company = erp.company_for_region(region)
     live = {
-        c.number: c.model_dump(by_alias=True, mode="json") for c in erp.list_customers(company.id)
+        c.number: c.model_dump(by_alias=True, mode="json")
+        for c in erp.list_customers(company.id, with_default_dimensions=True)
     }
     return plan_only(store, region, erp_records=live)
 
@@ -283,6 +285,10 @@ def plan_only(
         waiting,
         keep_address,
         fields_owned_by_erp(rules.owner_of),
+        frozenset(
+            str(r.payload["code"])
+            for r in store.source_records("erp", PARENT_DIMENSION_VALUES, region)
+        ),
     )
 
 

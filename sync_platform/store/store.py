@@ -337,6 +337,11 @@ class Store:
         now = self._now()
         with self._engine.begin() as conn:
             before = transactions.lock(conn, txn_id)
+            # Posted from "validated": what decides an exception's resolution is how the
+            # transaction got there, i.e. the move before validation (a retry or a replay).
+            came_from = before.stage
+            if to_stage == "posted" and came_from == "validated":
+                came_from = transactions.stage_before_last(conn, txn_id) or came_from
             after = transactions.record_attempt(
                 conn,
                 before,
@@ -350,7 +355,7 @@ class Store:
                 now=now,
             )
             if to_stage == "posted":
-                resolution = txn_exceptions.posted_resolution(before.stage)
+                resolution = txn_exceptions.posted_resolution(came_from)
                 txn_exceptions.close(conn, txn_id, resolution, now)
         return after
 

@@ -339,3 +339,15 @@ def stage_counts(conn: Connection, where: Sequence[ColumnElement[bool]]) -> dict
 def list_attempts(conn: Connection, txn_id: str) -> list[Attempt]:
     query = select(a).where(a.c.txn_id == txn_id).order_by(a.c.seq)
     return [Attempt(**row._asdict()) for row in conn.execute(query)]
+
+
+def stage_before_last(conn: Connection, txn_id: str) -> str | None:
+    """The stage the transaction was in before its current one (from its attempt log)."""
+    stages = (
+        conn.execute(
+            select(a.c.to_stage).where(a.c.txn_id == txn_id).order_by(a.c.seq.desc()).limit(2)
+        )
+        .scalars()
+        .all()
+    )
+    return stages[1] if len(stages) == 2 else None

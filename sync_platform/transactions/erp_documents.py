@@ -109,8 +109,7 @@ def customer_payment(
     header: Fields = {
         "customerNumber": customer.number,
         "postingDate": payment.business_date.isoformat(),
-        # BC's document number is Code[20]; the billing id goes to the external number.
-        "documentNumber": payment.source_id[-20:],
+        # The ERP API derives the document number (Code[20]) from the external number.
         "externalDocumentNumber": payment.source_id,
         "amount": payment.amount,
         "description": f"Billing payment {payment.source_id}"[:100],

@@ -25,6 +25,7 @@ from sandboxes.kit.server import RunningSandbox, SandboxConfig, running_sandbox
 from sandboxes.kit.world import build_world
 from sync_platform.cli import main as cli
 from sync_platform.customers import region_flow
+from sync_platform.customers.erp_parent import PARENT_DIMENSION, PARENT_DIMENSION_VALUES
 from sync_platform.customers.erp_sync import erp_number_for
 from sync_platform.store import Store
 
@@ -120,6 +121,40 @@ def synced_customer(platform: Platform, region: str) -> tuple[str, Any]:
     raise AssertionError(f"no customer of {region} is in all three systems")
 
 
+def erp_parent(platform: Platform, region: str, number: str) -> str | None:
+    """The parent account of an ERP customer: its PARENT default dimension's value."""
+    erp: ErpResource = platform.resources["erp"]
+    company = erp.company_for_region(region)
+    customer = erp.find_customer_by_number(company.id, number)
+    assert customer is not None, f"ERP customer {number} does not exist"
+    dimensions = erp.list_customer_default_dimensions(company.id, customer.id)
+    return next(
+        (d.dimensionValueCode for d in dimensions if d.dimensionCode == PARENT_DIMENSION), None
+    )
+
+
+def parents_in_erp(platform: Platform, region: str) -> tuple[list[str], dict[str, str]]:
+    """The ERP customers with a canonical parent that carry it as their PARENT dimension (all
+    others must be waiting), and why those that wait do."""
+    records = {cid: row.record for cid, row in platform.store.canonical_customers(region).items()}
+    by_crm = {r["external_ids"]["crm"]: r for r in records.values() if "crm" in r["external_ids"]}
+    waiting = region_flow.plan_only(platform.store, region).waiting
+    carried: list[str] = []
+    waits: dict[str, str] = {}
+    for cid, record in sorted(records.items()):
+        parent = by_crm.get(record.get("parent_crm_company_id") or "")
+        number = record["external_ids"].get("erp") or erp_number_for(cid)
+        if parent is None or erp_customer(platform, region, number) is None:
+            continue
+        if cid in waiting:
+            waits[cid] = waiting[cid]
+            continue
+        wanted = parent["external_ids"].get("erp") or erp_number_for(parent["canonical_id"])
+        assert erp_parent(platform, region, number) == wanted, (cid, number, wanted)
+        carried.append(number)
+    return carried, waits
+
+
 def test_every_region_from_empty_leaves_the_erp_equal_to_the_canonical_set(
     platform: Platform,
 ) -> None:
@@ -143,6 +178,14 @@ def test_every_region_from_empty_leaves_the_erp_equal_to_the_canonical_set(
                 assert erp_customer(platform, region, erp_number_for(cid)) is None, (
                     f"{cid} was written to the ERP although held: {reason}"
                 )
+    # Parent accounts reached the ERP, seeded ones and new ones; a parent whose number has no
+    # PARENT dimension value (one the platform created) waits, naming the value to create.
+    parents = {region: parents_in_erp(platform, region) for region in REGIONS}
+    carried = [number for numbers, _ in parents.values() for number in numbers]
+    assert any(n.startswith("SP-") for n in carried), parents  # created by us, parent set
+    assert any(not n.startswith("SP-") for n in carried), parents  # seeded, left as it was
+    missing = [why for _, waits in parents.values() for why in waits.values()]
+    assert any(f"dimension value {PARENT_DIMENSION}=SP-" in why for why in missing), parents
 
     # The awkward seed records are in review, never merged or written silently.
     identity_reviews = platform.store.reviews(kind="identity")
@@ -254,18 +297,25 @@ def test_a_parent_change_after_a_posted_invoice_waits_for_approval(
             f"{invoice.json()['id']})/Microsoft.NAV.post"
         )
         assert posted.status_code == 204, posted.text
+    parent_values = {
+        r.payload["code"]
+        for r in platform.store.source_records("erp", PARENT_DIMENSION_VALUES, region)
+    }
     parent = next(
-        row.record["external_ids"]["crm"]
-        for other, row in platform.store.canonical_customers(region).items()
-        if other != cid and "crm" in row.record["external_ids"]
+        row.record["external_ids"]
+        for other, row in sorted(platform.store.canonical_customers(region).items())
+        if other != cid
+        and "crm" in row.record["external_ids"]
+        and row.record["external_ids"].get("erp") in parent_values
     )
     with platform.http("crm") as crm:
         crm.patch(
             f"/crm/v3/objects/companies/{record['external_ids']['crm']}",
-            json={"properties": {"hs_parent_company_id": parent}},
+            json={"properties": {"hs_parent_company_id": parent["crm"]}},
         ).raise_for_status()
 
     platform.materialize(region)
+    assert erp_parent(platform, region, record["external_ids"]["erp"]) is None
     pending = [
         r
         for r in platform.store.reviews(status="pending", kind="change_policy")
@@ -318,3 +368,5 @@ def test_a_parent_change_after_a_posted_invoice_waits_for_approval(
         "group restructuring",
     )
     assert cid not in region_flow.plan_only(platform.store, region).waiting
+    assert erp_parent(platform, region, record["external_ids"]["erp"]) == parent["erp"]
+    assert platform.erp_writes(platform.materialize(region)) == 0

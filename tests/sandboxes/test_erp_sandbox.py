@@ -126,6 +126,7 @@ def test_python_odata_reflects_metadata_and_pages_every_customer_once(
     )
     customer_set = service.entities["customers"]
     assert hasattr(service.entities["salesInvoices"], "post")  # the bound action is reflected
+    assert "defaultDimensions" in service.entities
 
     customers = service.query(customer_set).all()
 
@@ -203,6 +204,96 @@ def test_customer_create_validates_and_returns_201_with_location(erp: Erp) -> No
     assert deleted.status_code == 204
 
 
+# -- default dimensions: the parent account ---------------------------------------------------
+def parent_value(erp: Erp, region: str, number: str) -> dict[str, Any]:
+    """The PARENT dimension value whose code is a customer number."""
+    dimension = erp.values(region, "dimensions", **{"$filter": "code eq 'PARENT'"})[0]
+    path = f"dimensions({dimension['id']})/dimensionValues"
+    return erp.values(region, path, **{"$filter": f"code eq '{number}'"})[0]
+
+
+def test_parent_accounts_are_seeded_as_customer_default_dimensions(erp: Erp, world: World) -> None:
+    for region in ("na", "emea", "apac"):
+        numbers = {c.erp_customer_number for c in world.by_region[region]}
+        dimension = erp.values(region, "dimensions", **{"$filter": "code eq 'PARENT'"})[0]
+        values = erp.values(region, f"dimensions({dimension['id']})/dimensionValues")
+        assert {v["code"] for v in values} == numbers
+        expected = {
+            c.erp_customer_number: world.companies[c.parent_index].erp_customer_number
+            for c in world.by_region[region]
+            if c.in_erp and c.parent_index is not None and world.companies[c.parent_index].in_erp
+        }
+        customers = erp.values(region, "customers", **{"$expand": "defaultDimensions"})
+        parents = {
+            c["number"]: d["dimensionValueCode"]
+            for c in customers
+            for d in c["defaultDimensions"]
+            if d["dimensionCode"] == "PARENT"
+        }
+        assert parents == expected
+    assert any(erp.values("emea", "defaultDimensions"))  # also a company-level set, as in BC
+
+
+def test_a_default_dimension_is_one_per_customer_and_dimension(erp: Erp, world: World) -> None:
+    customer = erp.post("na", "customers", {"displayName": "Subsidiary Inc."}).json()
+    value = parent_value(erp, "na", erp_customers(world, "na")[0])
+    path = f"customers({customer['id']})/defaultDimensions"
+    body = {"dimensionId": value["dimensionId"], "dimensionValueId": value["id"]}
+
+    created = erp.post("na", path, body)
+
+    assert created.status_code == 201, created.text
+    assert created.headers["Location"].endswith(f"{path}({created.json()['id']})")
+    assert {k: created.json()[k] for k in ("parentType", "parentId", "dimensionCode")} == {
+        "parentType": "Customer",
+        "parentId": customer["id"],
+        "dimensionCode": "PARENT",
+    }
+    assert created.json()["dimensionValueCode"] == value["code"]
+    message = assert_odata_error(erp.post("na", path, body), 400, "Internal_EntityWithSameKey")
+    assert "Dimension Code='PARENT'" in message
+    assert [d["id"] for d in erp.values("na", path)] == [created.json()["id"]]
+    unknown = {**body, "dimensionValueId": "00000000-0000-0000-0000-00000000beef"}
+    message = assert_odata_error(erp.post("na", path, unknown), 400, "Application_")
+    assert "dimensionValueId" in message
+    region_value = erp.values("na", "dimensionValues", **{"$filter": "code eq 'NA'"})[0]
+    mismatch = {**body, "dimensionValueId": region_value["id"]}
+    assert_odata_error(erp.post("na", path, mismatch), 400, "Application_")
+    by_code = {"dimensionId": value["dimensionId"], "dimensionValueCode": value["code"]}
+    assert_odata_error(erp.post("na", path, by_code), 400, "BadRequest_ReadOnly")
+
+
+def test_a_default_dimension_changes_only_under_its_current_etag(erp: Erp, world: World) -> None:
+    customer = erp.post("emea", "customers", {"displayName": "Tochter GmbH"}).json()
+    first, second = (parent_value(erp, "emea", n) for n in erp_customers(world, "emea")[:2])
+    path = f"customers({customer['id']})/defaultDimensions"
+    created = erp.post(
+        "emea", path, {"dimensionId": first["dimensionId"], "dimensionValueId": first["id"]}
+    ).json()
+    item = f"{path}({created['id']})"
+
+    moved = erp.patch("emea", item, {"dimensionValueId": second["id"]}, created["@odata.etag"])
+
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["dimensionValueCode"] == second["code"]
+    stale = erp.patch("emea", item, {"dimensionValueId": first["id"]}, created["@odata.etag"])
+    assert_odata_error(stale, 412, "Request_EntityChanged")
+    unguarded = erp.http.patch(erp.url("emea", item), json={"postingValidation": "Same Code"})
+    assert_odata_error(unguarded, 428, "Request_")
+    other = erp.values("emea", "dimensions", **{"$filter": "code eq 'REGION'"})[0]
+    renamed = erp.patch("emea", item, {"dimensionId": other["id"]}, moved.json()["@odata.etag"])
+    assert_odata_error(renamed, 400, "Application_")
+    stale_delete = erp.http.delete(
+        erp.url("emea", item), headers={"If-Match": created["@odata.etag"]}
+    )
+    assert_odata_error(stale_delete, 412, "Request_EntityChanged")
+    deleted = erp.http.delete(
+        erp.url("emea", item), headers={"If-Match": moved.json()["@odata.etag"]}
+    )
+    assert deleted.status_code == 204
+    assert erp.values("emea", path) == []
+
+
 # -- $filter -----------------------------------------------------------------------------------
 def test_filters_on_number_modified_time_and_external_document_number(
     erp: Erp, world: World
@@ -278,6 +369,28 @@ def test_deep_insert_of_lines(erp: Erp, world: World) -> None:
     assert created.json()["salesInvoiceLines"][0]["amountExcludingTax"] == 147.0  # 3 x 49.00
 
 
+def test_a_deep_insert_is_all_or_nothing(erp: Erp, world: World) -> None:
+    number = erp_customers(world, "apac")[2]
+    before = new_invoice(erp, "apac", number, ext="DEEP-OK-1")
+    lines = [
+        {"lineType": "Item", "lineObjectNumber": "STARTER", "quantity": 1},
+        {"lineType": "Item", "lineObjectNumber": "NO-SUCH-ITEM", "quantity": 1},
+    ]
+    body = {
+        "customerNumber": number,
+        "externalDocumentNumber": "DEEP-BAD",
+        "salesInvoiceLines": lines,
+    }
+
+    refused = erp.post("apac", "salesInvoices", body)
+
+    assert "NO-SUCH-ITEM" in assert_odata_error(refused, 400, "BadRequest")
+    flt = {"$filter": "externalDocumentNumber eq 'DEEP-BAD'"}
+    assert erp.values("apac", "salesInvoices", **flt) == []
+    after = new_invoice(erp, "apac", number, ext="DEEP-OK-2")
+    assert int(after["number"]) == int(before["number"]) + 1, "not even a number was used"
+
+
 def test_posting_into_a_closed_period_fails_with_a_clear_400(erp: Erp, world: World) -> None:
     periods = erp.values("na", "accountingPeriods", **{"$filter": "closed eq true"})
     assert periods, "periods that ended > 75 days before the anchor are closed"
@@ -292,9 +405,9 @@ def test_posting_into_a_closed_period_fails_with_a_clear_400(erp: Erp, world: Wo
     assert erp.get("na", f"salesInvoices({invoice['id']})").json()["status"] == "Draft"
 
 
-def test_a_line_taxed_at_nl21_cannot_be_posted(erp: Erp, world: World) -> None:
+def test_a_line_with_an_unknown_tax_code_cannot_be_posted(erp: Erp, world: World) -> None:
     codes = {g["code"] for g in erp.values("emea", "taxGroups")}
-    assert codes == {"VAT19", "VAT20", "UKVAT20"}  # the ERP has no tax group for NL 21 %
+    assert codes == {"VAT19", "VAT20", "UKVAT20", "VAT21"}
     invoice = new_invoice(erp, "emea", erp_customers(world, "emea")[0])
     add_line(erp, "emea", invoice["id"], taxCode="NL21")
 
@@ -359,6 +472,68 @@ def test_a_credit_memo_referencing_an_invoice_posts(erp: Erp, world: World) -> N
     assert memo_after["status"] == "Paid" and memo_after["totalAmountIncludingTax"] == 44.0
     invoice_after = erp.get("apac", f"salesInvoices({invoice['id']})").json()
     assert invoice_after["remainingAmount"] == 110.0 - 44.0
+
+
+# -- general ledger ----------------------------------------------------------------------------
+def ledger(
+    erp: Erp, region: str, document_type: str, number: str
+) -> dict[str, tuple[float, float]]:
+    """Account number → (debit, credit) of one posted document's G/L entries."""
+    flt = f"documentType eq '{document_type}' and documentNumber eq '{number}'"
+    entries = erp.values(region, "generalLedgerEntries", **{"$filter": flt})
+    return {e["accountNumber"]: (e["debitAmount"], e["creditAmount"]) for e in entries}
+
+
+def test_posting_writes_balanced_general_ledger_entries(erp: Erp, world: World) -> None:
+    customer = erp_customers(world, "na")[3]
+    invoice = new_invoice(erp, "na", customer, ext="GL-INV")
+    add_line(erp, "na", invoice["id"], quantity=2, unitPrice=100, taxCode="US-CA")
+    add_line(
+        erp,
+        "na",
+        invoice["id"],
+        lineType="Account",
+        lineObjectNumber="40110",
+        unitPrice=50,
+        taxCode="US-CA",
+    )
+    assert ledger(erp, "na", "Invoice", invoice["number"]) == {}, "drafts are not in the ledger"
+
+    assert erp.post("na", f"salesInvoices({invoice['id']})/Microsoft.NAV.post").status_code == 204
+
+    assert ledger(erp, "na", "Invoice", invoice["number"]) == {
+        "13100": (268.13, 0.0),  # receivables: 250.00 + 7.25 % tax, rounded per line
+        "40120": (0.0, 200.0),  # the TEAM item's revenue account
+        "40110": (0.0, 50.0),  # the account line's own account
+        "22300": (0.0, 18.13),  # sales tax payable
+    }
+    memo = erp.post(
+        "na",
+        "salesCreditMemos",
+        {
+            "customerNumber": customer,
+            "invoiceId": invoice["id"],
+            "salesCreditMemoLines": [
+                {"lineObjectNumber": "TEAM", "quantity": 1, "unitPrice": 100, "taxCode": "US-CA"}
+            ],
+        },
+    ).json()
+    assert erp.post("na", f"salesCreditMemos({memo['id']})/Microsoft.NAV.post").status_code == 204
+    assert ledger(erp, "na", "Credit Memo", memo["number"]) == {
+        "13100": (0.0, 107.25),
+        "40120": (100.0, 0.0),
+        "22300": (7.25, 0.0),
+    }
+    payment = {"customerNumber": customer, "amount": 161.0, "documentNumber": "GL-PAY"}
+    assert erp.post("na", "customerPayments", payment).status_code == 201
+    journal = erp.values("na", "customerPaymentJournals", **{"$filter": "code eq 'GENERAL'"})[0]
+    assert erp.post("na", f"customerPaymentJournals({journal['id']})/Microsoft.NAV.post")
+
+    assert ledger(erp, "na", "Payment", "GL-PAY") == {"10100": (161.0, 0.0), "13100": (0.0, 161.0)}
+    entry = erp.values("na", "generalLedgerEntries", **{"$filter": "documentNumber eq 'GL-PAY'"})[0]
+    assert entry["postingDate"] == ANCHOR.isoformat() and entry["entryNumber"] > 0
+    read_only = erp.post("na", "generalLedgerEntries", {"documentNumber": "X"})
+    assert_odata_error(read_only, 405, "BadRequest_MethodNotAllowed")
 
 
 # -- faults and restarts -----------------------------------------------------------------------

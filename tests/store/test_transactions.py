@@ -405,7 +405,9 @@ def test_another_reason_supersedes_the_open_exception(store: Store, clock: Manua
     [
         (("validated", "failed", "retried"), "posted after retry"),
         (("validated", "failed", "replayed"), "posted after replay"),
-        (("dead_lettered", "replayed", "validated"), "posted"),
+        (("dead_lettered", "replayed", "validated"), "posted after replay"),
+        (("failed", "retried", "validated"), "posted after retry"),
+        (("validated",), "posted"),
     ],
 )
 def test_posting_closes_the_open_exception_saying_how(

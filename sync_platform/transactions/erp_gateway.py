@@ -1,0 +1,246 @@
+"""The ERP operations posting needs (``sync_platform.transactions.posting.ErpPoster``), for
+one Business Central company, over ``ErpResource``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from resources.erp import (
+    ErpPaymentRecord,
+    ErpResource,
+    ErpSalesCreditMemo,
+    ErpSalesInvoice,
+)
+from resources.errors import BusinessRuleViolation, PermanentError, TransientError
+from sync_platform.settings import Modes, Workflow
+from sync_platform.store import Store, Transaction
+from sync_platform.transactions import flow
+from sync_platform.transactions.erp_documents import ErpDocument
+from sync_platform.transactions.mappings import PostingConfig
+from sync_platform.transactions.model import CanonicalTransaction, TransactionKind
+from sync_platform.transactions.posting import ErpDocState, PostingContext
+from sync_platform.transactions.validation import (
+    AccountingPeriod,
+    ErpCustomerRef,
+    ErpReference,
+)
+
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (PermanentError,)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (TransientError,)
+
+
+def _document_state(doc: ErpSalesInvoice | ErpSalesCreditMemo) -> ErpDocState:
+    return ErpDocState(
+        id=doc.id,
+        number=doc.number or "",
+        posted=(doc.status or "Draft") != "Draft",
+        total=doc.totalAmountIncludingTax,
+        external_number=doc.externalDocumentNumber or "",
+    )
+
+
+def _payment_state(record: ErpPaymentRecord) -> ErpDocState:
+    line = record.journal_line
+    return ErpDocState(
+        id=line.id if line is not None and not record.posted else record.document_number,
+        number=record.document_number,
+        posted=record.posted,
+        total=record.amount,
+        external_number=record.external_document_number,
+    )
+
+
+class ErpPostingGateway:
+    """Finds, creates, posts and removes the documents of one ERP company."""
+
+    def __init__(self, erp: ErpResource, company_id: str, payment_journal: str) -> None:
+        self._erp = erp
+        self._company = company_id
+        self._journal_code = payment_journal
+        self._journal_id: str | None = None
+
+    def _journal(self) -> str:
+        if self._journal_id is None:
+            self._journal_id = self._erp.payment_journal(self._company, self._journal_code).id
+        return self._journal_id
+
+    def find(
+        self, kind: TransactionKind, external_numbers: Sequence[str]
+    ) -> dict[str, ErpDocState]:
+        numbers = list(external_numbers)
+        if kind == "invoice":
+            invoices = self._erp.find_sales_invoices(self._company, numbers)
+            return {k: _document_state(v) for k, v in invoices.items()}
+        if kind == "credit_note":
+            memos = self._erp.find_sales_credit_memos(self._company, numbers)
+            return {k: _document_state(v) for k, v in memos.items()}
+        payments = self._erp.find_customer_payments(self._company, numbers)
+        return {k: _payment_state(v) for k, v in payments.items()}
+
+    def create(self, kind: TransactionKind, document: ErpDocument) -> ErpDocState:
+        if kind == "invoice":
+            invoice = self._erp.create_sales_invoice(
+                self._company, document.header, list(document.lines)
+            )
+            return _document_state(invoice)
+        if kind == "credit_note":
+            memo = self._erp.create_sales_credit_memo(
+                self._company, document.header, list(document.lines)
+            )
+            return _document_state(memo)
+        line = self._erp.create_customer_payment(self._company, self._journal(), document.header)
+        return ErpDocState(
+            id=line.id,
+            number=line.documentNumber or "",
+            posted=False,
+            total=line.amount,
+            external_number=document.external_number,
+        )
+
+    def post(self, kind: TransactionKind, state: ErpDocState) -> ErpDocState:
+        if kind == "invoice":
+            self._erp.post_sales_invoice(self._company, state.id)
+            return _document_state(self._erp.get_sales_invoice(self._company, state.id))
+        if kind == "credit_note":
+            self._erp.post_sales_credit_memo(self._company, state.id)
+            return _document_state(self._erp.get_sales_credit_memo(self._company, state.id))
+        try:
+            self._erp.post_customer_payment_journal(self._company, self._journal())
+        except BusinessRuleViolation:
+            # The journal is shared: another run may have posted our line with its own. If
+            # so the line is posted and all is well; if not, the refusal stands.
+            found = self._erp.find_customer_payments(self._company, [state.external_number])
+            record = found.get(state.external_number)
+            if record is None or not record.posted:
+                raise
+            return _payment_state(record)
+        external = state.external_number
+        record = self._erp.find_customer_payments(self._company, [external]).get(external)
+        if record is None or not record.posted:
+            raise RuntimeError(f"payment {state.number} was not posted by the journal post")
+        return _payment_state(record)
+
+    def delete(self, kind: TransactionKind, state: ErpDocState) -> None:
+        if kind == "invoice":
+            self._erp.delete_sales_invoice(
+                self._company, self._erp.get_sales_invoice(self._company, state.id)
+            )
+        elif kind == "credit_note":
+            self._erp.delete_sales_credit_memo(
+                self._company, self._erp.get_sales_credit_memo(self._company, state.id)
+            )
+        else:
+            raise NotImplementedError("payment journal lines are never removed by the platform")
+
+    # -- what validation needs ------------------------------------------------------------
+    def reference(self, local_currency: str) -> ErpReference:
+        erp, company = self._erp, self._company
+        return ErpReference(
+            company_id=company,
+            local_currency=local_currency,
+            periods=tuple(
+                AccountingPeriod(date.fromisoformat(p.startingDate), bool(p.closed), p.name or "")
+                for p in erp.list_accounting_periods(company)
+            ),
+            tax_groups=frozenset(t.code for t in erp.list_tax_groups(company)),
+            items=frozenset(i.number for i in erp.list_items(company) if not i.blocked),
+            accounts=frozenset(a.number for a in erp.list_accounts(company)),
+            currencies=frozenset(c.code for c in erp.list_currencies(company)),
+        )
+
+    def customers_by_number(self) -> dict[str, ErpCustomerRef]:
+        return {
+            c.number: ErpCustomerRef(number=c.number, id=c.id)
+            for c in self._erp.list_customers(self._company)
+        }
+
+
+WORKFLOW_OF: dict[TransactionKind, Workflow] = {
+    "invoice": "invoices",
+    "payment": "payments",
+    "credit_note": "credit_notes",
+}
+# Replays run invoices first: payments and credit notes wait for their invoice's posting.
+REPLAY_ORDER: tuple[TransactionKind, ...] = ("invoice", "credit_note", "payment")
+
+
+def gateway_for(erp: ErpResource, config: PostingConfig, region: str) -> ErpPostingGateway:
+    name = config.region(region).erp_company
+    company = next((c for c in erp.list_companies() if c.name == name), None)
+    if company is None:
+        raise LookupError(
+            f"the ERP has no company named {name!r} (posting.yaml regions.{region}.erp_company)"
+        )
+    return ErpPostingGateway(erp, company.id, config.payment_journal)
+
+
+def post_documents(
+    erp: ErpResource,
+    store: Store,
+    kind: TransactionKind,
+    region: str,
+    items: Sequence[tuple[Transaction, CanonicalTransaction]],
+    *,
+    replay_note: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Post ``items`` of one region in the region's mode for the workflow; metadata back.
+    With ``replay_note`` dead-lettered transactions are re-driven, the note recorded."""
+    config = PostingConfig.load()
+    mode = Modes.load().mode_for(region, WORKFLOW_OF[kind])
+    gateway = gateway_for(erp, config, region)
+    reference = gateway.reference(config.region(region).local_currency)
+    customers = flow.customer_refs(store, region, gateway.customers_by_number())
+
+    def context(postings: Mapping[str, str]) -> PostingContext:
+        return PostingContext(
+            config=config,
+            reference=reference,
+            customers=customers,
+            mode=mode,
+            invoice_postings=postings,
+            permanent_errors=PERMANENT_ERRORS,
+            transient_errors=TRANSIENT_ERRORS,
+        )
+
+    def progress(done: int, total: int) -> None:
+        if log is not None:
+            log(f"{kind} {region}: {done}/{total} processed")
+
+    report = flow.post(
+        store,
+        kind,
+        items,
+        gateway if mode == "live" else None,
+        context,
+        replay=replay_note is not None,
+        replay_note=replay_note or "",
+        progress=progress,
+    )
+    return {"mode": mode, **flow.report_metadata(report)}
+
+
+def replay_exceptions(
+    erp: ErpResource,
+    store: Store,
+    selection: flow.ReplaySelection,
+    note: str,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Re-drive the transactions of the open exceptions ``selection`` names. Idempotent:
+    what posts closes its exceptions; what still fails keeps (or changes) its exception."""
+    groups = flow.replay_candidates(store, selection)
+    results: dict[str, Any] = {}
+    for kind in REPLAY_ORDER:
+        for (group_kind, region), items in sorted(groups.items()):
+            if group_kind == kind:
+                results[f"{kind}/{region}"] = post_documents(
+                    erp, store, kind, region, items, replay_note=note, log=log
+                )
+    return {
+        "selected": sum(len(items) for items in groups.values()),
+        "groups": results,
+        "still_open": store.open_exception_counts(region=selection.region),
+    }

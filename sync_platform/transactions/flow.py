@@ -1,0 +1,267 @@
+"""One date-and-region partition of financial documents: land, make canonical, post.
+
+The assets call these in turn; each step reads its input from the integration store, so a
+step can be re-run on its own and every run of a partition does the same thing again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sync_platform.customers.erp_sync import erp_number_for
+from sync_platform.store import SourceRecordIn, Store, Transaction, TransactionIn
+from sync_platform.transactions.billing_extract import ExtractResult
+from sync_platform.transactions.lifecycle import IN_ERP
+from sync_platform.transactions.model import (
+    CanonicalCreditNote,
+    CanonicalInvoice,
+    CanonicalPayment,
+    CanonicalTransaction,
+    TransactionKind,
+)
+from sync_platform.transactions.posting import (
+    ErpPoster,
+    PostingContext,
+    PostingReport,
+    post_transactions,
+)
+from sync_platform.transactions.validation import ErpCustomerRef
+
+MODEL_OF: dict[TransactionKind, type[CanonicalTransaction]] = {
+    "invoice": CanonicalInvoice,
+    "payment": CanonicalPayment,
+    "credit_note": CanonicalCreditNote,
+}
+REJECTED = "rejected_"  # object type prefix of billing records we could not read
+
+
+def day_window(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def billing_regions(store: Store) -> dict[str, str]:
+    """Billing customer id → region, from the customer snapshots the customer assets keep."""
+    return {r.record_id: r.region for r in store.source_records("billing", "customer") if r.region}
+
+
+def land(
+    store: Store, kind: TransactionKind, region: str, day: date, result: ExtractResult[Any]
+) -> dict[str, Any]:
+    """Keep what billing holds for the partition, and every record we could not read."""
+    records = [r for r in result.for_region(region) if r.business_date == day]
+    counts = store.upsert_source_records(
+        "billing",
+        kind,
+        (
+            SourceRecordIn(
+                record_id=r.source_id,
+                modified_at=r.occurred_at,
+                payload=r.model_dump(mode="json"),
+                region=region,
+                version=r.source_version,
+                business_date=day,
+            )
+            for r in records
+        ),
+    )
+    rejected = [r for r in result.rejected_for_region(region) if r.business_date == day]
+    store.upsert_source_records(
+        "billing",
+        REJECTED + kind,
+        (
+            SourceRecordIn(
+                record_id=r.source_id,
+                modified_at=datetime.combine(day, time(), tzinfo=UTC),
+                payload={"reason": r.reason},
+                region=region,
+                business_date=day,
+            )
+            for r in rejected
+        ),
+    )
+    return {
+        "documents": len(records),
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "rejected": len(rejected),
+        "rejected_preview": [{"id": r.source_id, "reason": r.reason} for r in rejected[:10]],
+        "unassigned": [
+            {"id": u.source_id, "customer": u.billing_customer_id, "reason": u.reason}
+            for u in result.unassigned
+            if u.business_date == day
+        ][:10],
+        "totals_by_currency": _totals(records),
+    }
+
+
+def receive(store: Store, kind: TransactionKind, region: str, day: date) -> dict[str, Any]:
+    """Turn the landed documents into transactions; a change after posting is an exception."""
+    model = MODEL_OF[kind]
+    documents = [
+        model.model_validate(r.payload)
+        for r in store.source_records("billing", kind, region, business_date=day)
+    ]
+    counts = store.receive_transactions(TransactionIn.from_canonical(d) for d in documents)
+    by_id = {d.txn_id: d for d in documents}
+    for txn_id in counts.changed_after_posting:
+        changed = by_id[txn_id]
+        voided = isinstance(changed, CanonicalInvoice) and changed.status == "void"
+        store.open_exception(
+            txn_id,
+            "voided_after_posting" if voided else "changed_after_posting",
+            f"{kind.replace('_', ' ').capitalize()} {changed.source_id} was "
+            + (
+                "voided in billing after it was posted to the ERP; reverse it in the ERP "
+                "with a credit memo."
+                if voided
+                else "changed in billing after it was posted to the ERP; the ERP document was "
+                "left as posted. Compare both and correct one of them."
+            ),
+        )
+    return {
+        "documents": len(documents),
+        "new": counts.new,
+        "changed": counts.changed,
+        "unchanged": counts.unchanged,
+        "changed_after_posting": list(counts.changed_after_posting)[:20],
+        "stages": store.stage_counts(kind=kind, region=region, business_date=day),
+    }
+
+
+def partition_items(
+    store: Store, kind: TransactionKind, region: str, day: date
+) -> list[tuple[Transaction, CanonicalTransaction]]:
+    model = MODEL_OF[kind]
+    return [
+        (row, model.model_validate(row.payload))
+        for row in store.transactions(kind=kind, region=region, business_date=day)
+    ]
+
+
+def invoice_postings(store: Store, invoice_ids: Iterable[str]) -> dict[str, str]:
+    """Billing invoice id → ERP invoice id, for the invoices that are posted."""
+    wanted = sorted({f"billing:invoice:{i}" for i in invoice_ids})
+    if not wanted:
+        return {}
+    return {
+        row.source_id: row.erp_document_id
+        for row in store.transactions(kind="invoice", txn_ids=wanted, stages=IN_ERP)
+        if row.erp_document_id
+    }
+
+
+def invoice_products(store: Store, invoice_ids: Iterable[str]) -> dict[str, str]:
+    """Billing invoice id → its product, for invoices that sell exactly one product."""
+    wanted = sorted({f"billing:invoice:{i}" for i in invoice_ids})
+    out: dict[str, str] = {}
+    for row in store.transactions(kind="invoice", txn_ids=wanted) if wanted else ():
+        products = {line.get("product_id") for line in row.payload.get("lines", ())}
+        if len(products) == 1 and None not in products:
+            out[row.source_id] = str(products.pop())
+    return out
+
+
+def post(
+    store: Store,
+    kind: TransactionKind,
+    items: Sequence[tuple[Transaction, CanonicalTransaction]],
+    erp: ErpPoster | None,
+    context: Callable[[Mapping[str, str]], PostingContext],
+    *,
+    replay: bool = False,
+    replay_note: str = "replay requested",
+    progress: Callable[[int, int], None] | None = None,
+) -> PostingReport:
+    """Post ``items``; ``context`` is given the postings of the invoices they refer to."""
+    referred = [
+        doc.invoice_id
+        for _, doc in items
+        if isinstance(doc, (CanonicalPayment, CanonicalCreditNote)) and doc.invoice_id
+    ]
+    ctx = replace(
+        context(invoice_postings(store, referred)),
+        invoice_products=invoice_products(store, referred),
+    )
+    return post_transactions(
+        kind, items, store, erp, ctx, replay=replay, replay_note=replay_note, progress=progress
+    )
+
+
+def report_metadata(report: PostingReport) -> dict[str, Any]:
+    return {
+        "mode_outcomes": dict(report.outcomes),
+        "erp_writes": report.erp_writes,
+        "exceptions_by_reason": dict(report.reasons),
+        "posted_by_currency": dict(report.posted_totals),
+        "problems": report.problems,
+    }
+
+
+def _totals(records: Sequence[CanonicalTransaction]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for r in records:
+        amount = r.amount if isinstance(r, CanonicalPayment) else r.total
+        totals[r.currency] = totals.get(r.currency, 0) + amount
+    return totals
+
+
+@dataclass(frozen=True)
+class ReplaySelection:
+    reason: str | None = None
+    region: str | None = None
+    since: datetime | None = None
+
+
+def replay_candidates(
+    store: Store, selection: ReplaySelection
+) -> dict[tuple[TransactionKind, str], list[tuple[Transaction, CanonicalTransaction]]]:
+    """Open exceptions matching the selection, their transactions grouped by kind and region."""
+    exceptions = store.exceptions(
+        status="open",
+        reason_code=selection.reason,
+        region=selection.region,
+        opened_since=selection.since,
+    )
+    rows = store.transactions(txn_ids=[e.txn_id for e in exceptions]) if exceptions else []
+    groups: dict[tuple[TransactionKind, str], list[tuple[Transaction, CanonicalTransaction]]] = {}
+    for row in rows:
+        kind: TransactionKind = row.kind  # type: ignore[assignment]
+        doc = MODEL_OF[kind].model_validate(row.payload)
+        groups.setdefault((kind, row.region), []).append((row, doc))
+    return groups
+
+
+def customer_refs(
+    store: Store, region: str, erp_customers: Mapping[str, ErpCustomerRef]
+) -> dict[str, ErpCustomerRef]:
+    """Billing customer id → the ERP customer it is linked to, for those the ERP holds."""
+    refs: dict[str, ErpCustomerRef] = {}
+    for xref in store.xrefs(region):
+        if xref.billing_customer_id is None:
+            continue
+        number = xref.erp_customer_number or erp_number_for(xref.canonical_id)
+        found = erp_customers.get(number)
+        if found is not None:
+            refs[xref.billing_customer_id] = found
+    return refs
+
+
+class RegionLookup:
+    """Billing customer id → region: from the customer snapshots, else asked of billing once."""
+
+    def __init__(self, known: Mapping[str, str], fetch: Callable[[str], str | None]) -> None:
+        self._known = dict(known)
+        self._fetch = fetch
+        self._asked: dict[str, str | None] = {}
+
+    def __call__(self, customer_id: str) -> str | None:
+        if customer_id in self._known:
+            return self._known[customer_id]
+        if customer_id not in self._asked:
+            self._asked[customer_id] = self._fetch(customer_id)
+        return self._asked[customer_id]

@@ -1,0 +1,436 @@
+"""Posting billing documents to the ERP: validate, then create and post each exactly once.
+
+Per transaction the lifecycle in the store moves received → validated → posted, or to failed
+(retried on later runs) / dead_lettered (waits for a fix and a replay), each move an attempt
+row. A write goes through the write ledger under a key of (source, object, operation, source
+version), and before creating a document we look it up in the ERP by its external document
+number, so a run killed between the ERP write and our commit never creates a duplicate: the
+re-run finds the draft (and posts it) or the posted document (and records it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sync_platform.hashing import content_hash
+from sync_platform.settings import Mode
+from sync_platform.transactions import erp_documents
+from sync_platform.transactions.erp_documents import ErpDocument
+from sync_platform.transactions.mappings import PostingConfig
+from sync_platform.transactions.model import (
+    CanonicalCreditNote,
+    CanonicalInvoice,
+    CanonicalPayment,
+    CanonicalTransaction,
+    TransactionKind,
+)
+from sync_platform.transactions.validation import (
+    ErpCustomerRef,
+    ErpReference,
+    Failure,
+    ReasonCode,
+    validate_credit_note,
+    validate_invoice,
+    validate_payment,
+)
+
+ERP_OBJECT = {
+    "invoice": "salesInvoice",
+    "payment": "customerPayment",
+    "credit_note": "salesCreditMemo",
+}
+DONE_STAGES = frozenset({"posted", "reconciled", "skipped"})
+
+
+@dataclass(frozen=True)
+class ErpDocState:
+    """What we need to know of an ERP document we made."""
+
+    id: str
+    number: str
+    posted: bool
+    total: int | None = None  # amount including tax, minor units
+    line_count: int | None = None
+    external_number: str = ""
+
+
+class ErpPoster(Protocol):
+    """The ERP operations posting needs, for one ERP company (see resources/erp_posting.py)."""
+
+    def find(
+        self, kind: TransactionKind, external_numbers: Sequence[str]
+    ) -> dict[str, ErpDocState]:
+        """Documents already in the ERP, by external document number."""
+        ...
+
+    def create(self, kind: TransactionKind, document: ErpDocument) -> ErpDocState: ...
+
+    def post(self, kind: TransactionKind, state: ErpDocState) -> ErpDocState: ...
+
+    def delete(self, kind: TransactionKind, state: ErpDocState) -> None: ...
+
+
+class TransactionRow(Protocol):
+    """A stored transaction (``sync_platform.store.Transaction``)."""
+
+    @property
+    def txn_id(self) -> str: ...
+
+    @property
+    def stage(self) -> str: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def source_version(self) -> str: ...
+
+    @property
+    def correlation_id(self) -> str: ...
+
+    @property
+    def erp_document_id(self) -> str | None: ...
+
+    @property
+    def erp_document_number(self) -> str | None: ...
+
+
+class LifecycleStore(Protocol):
+    """The store operations posting needs (``sync_platform.store.Store``)."""
+
+    def record_attempt(
+        self,
+        txn_id: str,
+        to_stage: str,
+        outcome: str,
+        *,
+        reason_code: str | None = None,
+        message: str | None = None,
+        erp_response: Any = None,
+        erp_document_id: str | None = None,
+        erp_document_number: str | None = None,
+    ) -> Any: ...
+
+    def open_exception(self, txn_id: str, reason_code: str, message: str) -> Any: ...
+
+    def close_exceptions(self, txn_id: str, resolution: str) -> int: ...
+
+    def begin_write(
+        self,
+        key: str,
+        system: str,
+        object_type: str,
+        operation: str,
+        source_version: str,
+        correlation_id: str,
+        payload_hash: str,
+    ) -> Any: ...
+
+    def complete_write(self, key: str, object_id: str | None, response: Any) -> Any: ...
+
+    def fail_write(self, key: str, error: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PostingContext:
+    config: PostingConfig
+    reference: ErpReference
+    customers: Mapping[str, ErpCustomerRef]  # billing customer id → ERP customer
+    mode: Mode
+    # billing invoice id → ERP invoice id, for payments and credit notes
+    invoice_postings: Mapping[str, str] = field(default_factory=dict)
+    # billing invoice id → the one product it sells: where a credit note's own lines
+    # name no product ("custom" credit lines), they reverse that product's revenue
+    invoice_products: Mapping[str, str] = field(default_factory=dict)
+    permanent_errors: tuple[type[Exception], ...] = ()  # the ERP refused: do not retry as is
+    transient_errors: tuple[type[Exception], ...] = ()  # may succeed on a later run
+
+
+@dataclass
+class PostingReport:
+    kind: TransactionKind
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    posted_totals: Counter[str] = field(default_factory=Counter)  # currency → minor units
+    posted_ids: list[str] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)  # first few, for metadata
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+
+    def problem(self, txn_id: str, reason: str, message: str) -> None:
+        self.reasons[reason] += 1
+        if len(self.problems) < 20:
+            self.problems.append({"transaction": txn_id, "reason": reason, "message": message})
+
+    @property
+    def erp_writes(self) -> int:
+        return self.outcomes["posted"]
+
+
+class _Refused(Exception):
+    def __init__(self, reason: ReasonCode, message: str, dead: bool) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.dead = reason, message, dead
+
+
+def post_transactions(
+    kind: TransactionKind,
+    items: Sequence[tuple[TransactionRow, CanonicalTransaction]],
+    store: LifecycleStore,
+    erp: ErpPoster | None,
+    ctx: PostingContext,
+    *,
+    replay: bool = False,
+    replay_note: str = "replay requested",
+    progress: Callable[[int, int], None] | None = None,
+) -> PostingReport:
+    """Drive every transaction of one kind as far as it can go now; ``erp`` may be None
+    outside ``live`` mode. ``replay`` re-drives dead-lettered transactions too, recording
+    ``replay_note`` (who asked, and why) on each."""
+    report = PostingReport(kind)
+    todo = [(row, doc) for row, doc in items if _wants_work(row, replay, report)]
+    found: dict[str, ErpDocState] = {}
+    if ctx.mode == "live" and todo:
+        assert erp is not None, "live posting needs the ERP"
+        found = erp.find(kind, [doc.source_id for _, doc in todo])
+    for done, (row, doc) in enumerate(todo, 1):
+        note = replay_note if replay else None
+        _drive(kind, row, doc, store, erp, ctx, found.get(doc.source_id), note, report)
+        if progress is not None and (done % 500 == 0 or done == len(todo)):
+            progress(done, len(todo))
+    return report
+
+
+def _wants_work(row: TransactionRow, replay: bool, report: PostingReport) -> bool:
+    if row.stage in DONE_STAGES:
+        report.count("already_posted" if row.stage != "skipped" else "skipped")
+        return False
+    if row.stage == "dead_lettered" and not replay:
+        report.count("dead_lettered")
+        return False
+    return True
+
+
+def _drive(
+    kind: TransactionKind,
+    row: TransactionRow,
+    doc: CanonicalTransaction,
+    store: LifecycleStore,
+    erp: ErpPoster | None,
+    ctx: PostingContext,
+    existing: ErpDocState | None,
+    replay_note: str | None,
+    report: PostingReport,
+) -> None:
+    stage = row.stage
+    if stage == "failed":
+        store.record_attempt(row.txn_id, "retried", "ok")
+        stage = "retried"
+    elif stage == "dead_lettered" and replay_note is not None:
+        store.record_attempt(row.txn_id, "replayed", "ok", message=replay_note)
+        stage = "replayed"
+    if isinstance(doc, CanonicalInvoice) and doc.status == "void":
+        store.record_attempt(row.txn_id, "skipped", "ok", message="voided in billing, not posted")
+        store.close_exceptions(row.txn_id, "voided in billing, nothing to post")
+        report.count("skipped")
+        return
+    if isinstance(doc, CanonicalPayment) and not doc.settled:
+        report.count("awaiting_settlement")
+        return
+    doc = _with_reversed_products(doc, ctx)
+    failures = _validate(doc, ctx)
+    if failures:
+        _hold(row, stage, failures, store, ctx, report)
+        return
+    if stage != "validated":
+        store.record_attempt(row.txn_id, "validated", "ok")
+    if ctx.mode != "live":
+        report.count("would_post" if ctx.mode == "shadow" else "validated")
+        return
+    assert erp is not None
+    document = _erp_document(doc, ctx)
+    try:
+        state = _write(kind, row, doc, document, store, erp, ctx, existing)
+    except _Refused as refused:
+        _give_up_or_retry(row, refused, store, ctx, report)
+        return
+    store.record_attempt(
+        row.txn_id,
+        "posted",
+        "ok",
+        erp_document_id=state.id,
+        erp_document_number=state.number,
+        erp_response={"id": state.id, "number": state.number, "total": state.total},
+    )
+    report.count("posted")
+    report.posted_ids.append(row.txn_id)
+    report.posted_totals[doc.currency] += _amount(doc)
+
+
+def _with_reversed_products(doc: CanonicalTransaction, ctx: PostingContext) -> CanonicalTransaction:
+    if not isinstance(doc, CanonicalCreditNote):
+        return doc
+    product = ctx.invoice_products.get(doc.invoice_id)
+    if product is None or all(line.product_id for line in doc.lines):
+        return doc
+    lines = tuple(
+        line if line.product_id else line.model_copy(update={"product_id": product})
+        for line in doc.lines
+    )
+    return doc.model_copy(update={"lines": lines})
+
+
+def _validate(doc: CanonicalTransaction, ctx: PostingContext) -> list[Failure]:
+    customer = ctx.customers.get(doc.billing_customer_id)
+    if isinstance(doc, CanonicalInvoice):
+        return validate_invoice(doc, ctx.config, ctx.reference, customer)
+    if isinstance(doc, CanonicalPayment):
+        posted = doc.invoice_id is None or doc.invoice_id in ctx.invoice_postings
+        return validate_payment(doc, ctx.config, ctx.reference, customer, posted)
+    return validate_credit_note(
+        doc, ctx.config, ctx.reference, customer, doc.invoice_id in ctx.invoice_postings
+    )
+
+
+def _erp_document(doc: CanonicalTransaction, ctx: PostingContext) -> ErpDocument:
+    customer = ctx.customers[doc.billing_customer_id]
+    local = ctx.reference.local_currency
+    if isinstance(doc, CanonicalInvoice):
+        return erp_documents.sales_invoice(doc, customer, ctx.config, local)
+    if isinstance(doc, CanonicalPayment):
+        invoice_id = ctx.invoice_postings.get(doc.invoice_id) if doc.invoice_id else None
+        return erp_documents.customer_payment(doc, customer, invoice_id)
+    return erp_documents.sales_credit_memo(
+        doc, customer, ctx.invoice_postings[doc.invoice_id], ctx.config, local
+    )
+
+
+def _amount(doc: CanonicalTransaction) -> int:
+    return doc.amount if isinstance(doc, CanonicalPayment) else doc.total
+
+
+def _write(
+    kind: TransactionKind,
+    row: TransactionRow,
+    doc: CanonicalTransaction,
+    document: ErpDocument,
+    store: LifecycleStore,
+    erp: ErpPoster,
+    ctx: PostingContext,
+    existing: ErpDocState | None,
+) -> ErpDocState:
+    object_type = ERP_OBJECT[kind]
+    key = f"erp:{object_type}:create:{doc.source_id}:{row.source_version[:16]}"
+    entry = store.begin_write(
+        key,
+        "erp",
+        object_type,
+        "create",
+        row.source_version,
+        row.correlation_id,
+        content_hash({"header": document.header, "lines": list(document.lines)}),
+    )
+    if entry.status == "succeeded":
+        if existing is not None and existing.posted:
+            return existing
+        raise _Refused(
+            "erp_document_missing",
+            f"{object_type} {entry.object_id} was posted for {doc.source_id} but is no longer in "
+            "the ERP: it was removed outside the platform. Nothing was re-posted; check the ERP.",
+            dead=True,
+        )
+    try:
+        state = _create_and_post(kind, doc, document, erp, existing)
+    except _Refused as refused:
+        store.fail_write(key, f"{refused.reason}: {refused.message}")
+        raise
+    except ctx.permanent_errors as error:
+        store.fail_write(key, str(error))
+        raise _Refused("erp_rejected", _vendor_message(error), dead=True) from error
+    except ctx.transient_errors as error:
+        store.fail_write(key, f"{type(error).__name__}: {error}")
+        message = f"The ERP did not answer reliably; tried again on the next run: {error}"
+        raise _Refused("erp_unavailable", message, dead=False) from error
+    store.complete_write(
+        key, state.id, {"id": state.id, "number": state.number, "total": state.total}
+    )
+    return state
+
+
+def _create_and_post(
+    kind: TransactionKind,
+    doc: CanonicalTransaction,
+    document: ErpDocument,
+    erp: ErpPoster,
+    existing: ErpDocState | None,
+) -> ErpDocState:
+    state = existing
+    if state is not None and state.posted:
+        return state
+    lines = len(document.lines)
+    if state is not None and state.line_count is not None and state.line_count != lines:
+        # A draft left by a run killed while adding lines: start it again.
+        erp.delete(kind, state)
+        state = None
+    if state is None:
+        state = erp.create(kind, document)
+    expected = _amount(doc)
+    if state.total is not None and state.total != expected:
+        erp.delete(kind, state)
+        raise _Refused(
+            "amount_mismatch",
+            f"The ERP computes {state.total} for {kind.replace('_', ' ')} {doc.source_id} where "
+            f"billing says {expected} ({doc.currency} minor units); the draft was removed and "
+            "nothing was posted. Check the tax groups' rates against billing's.",
+            dead=True,
+        )
+    return erp.post(kind, state)
+
+
+def _vendor_message(error: Exception) -> str:
+    message = getattr(error, "message", None) or str(error)
+    return f"The ERP refused the document: {message}"
+
+
+def _hold(
+    row: TransactionRow,
+    stage: str,
+    failures: list[Failure],
+    store: LifecycleStore,
+    ctx: PostingContext,
+    report: PostingReport,
+) -> None:
+    primary = next((f for f in failures if not f.waits), failures[0])
+    message = " ".join(f.message for f in failures)
+    to_stage = "failed" if primary.waits else "dead_lettered"
+    store.record_attempt(
+        row.txn_id,
+        to_stage,
+        "waiting" if primary.waits else "error",
+        reason_code=primary.reason,
+        message=message,
+    )
+    store.open_exception(row.txn_id, primary.reason, message)
+    report.count("waiting" if primary.waits else "dead_lettered")
+    report.problem(row.txn_id, primary.reason, message)
+
+
+def _give_up_or_retry(
+    row: TransactionRow,
+    refused: _Refused,
+    store: LifecycleStore,
+    ctx: PostingContext,
+    report: PostingReport,
+) -> None:
+    exhausted = row.attempts + 1 >= ctx.config.max_attempts
+    to_stage = "dead_lettered" if refused.dead or exhausted else "failed"
+    store.record_attempt(
+        row.txn_id, to_stage, "error", reason_code=refused.reason, message=refused.message
+    )
+    store.open_exception(row.txn_id, refused.reason, refused.message)
+    report.count(to_stage)
+    report.problem(row.txn_id, refused.reason, refused.message)

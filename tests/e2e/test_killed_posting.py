@@ -1,0 +1,187 @@
+"""A run killed with SIGKILL in the middle of posting, then run again, leaves every invoice in
+the ERP exactly once: the write ledger and the search by external document number cover the
+moment between the ERP's write and our own commit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import DagsterInstance, materialize
+
+from assets.checks.customers import customer_checks
+from assets.customers import customer_assets
+from assets.partitions import date_region_key
+from assets.transactions import transaction_assets
+from resources.billing import BillingResource
+from resources.crm import CrmResource
+from resources.erp import ErpResource
+from resources.store import StoreResource
+from sandboxes.kit.server import RunningSandbox, SandboxConfig, running_sandbox
+from sync_platform.transactions.billing_mapping import invoice_issued_at, utc_day
+from sync_platform.transactions.flow import billing_regions
+
+pytestmark = pytest.mark.slow
+ANCHOR = date(2026, 11, 1)
+REPO = Path(__file__).resolve().parents[2]
+
+RUN_ONE_PARTITION = textwrap.dedent(
+    """
+    import sys
+    from dagster import DagsterInstance, materialize
+    from assets.transactions import transaction_assets
+    from assets.partitions import date_region_key
+    from resources.billing import BillingResource
+    from resources.erp import ErpResource
+    from resources.store import StoreResource
+
+    billing_url, billing_key, erp_url, erp_key, store_url, day, region = sys.argv[1:]
+    print("started", flush=True)
+    materialize(
+        transaction_assets,
+        partition_key=date_region_key(day, region),
+        resources={
+            "billing": BillingResource(base_url=billing_url, api_key=billing_key),
+            "erp": ErpResource(base_url=erp_url, access_token=erp_key),
+            "store": StoreResource(url=store_url),
+        },
+        instance=DagsterInstance.ephemeral(),
+    )
+    """
+)
+
+
+@dataclass
+class Setup:
+    sandboxes: dict[str, RunningSandbox]
+    resources: dict[str, Any]
+    store_url: str
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    with ExitStack() as stack:
+        sandboxes = {
+            kind: stack.enter_context(
+                running_sandbox(
+                    SandboxConfig(kind=kind, state_dir=tmp_path, customers=150, anchor=ANCHOR)
+                )
+            )
+            for kind in ("billing", "crm", "erp")
+        }
+        store_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        resources = {
+            "billing": BillingResource(
+                base_url=sandboxes["billing"].base_url, api_key=sandboxes["billing"].api_key
+            ),
+            "crm": CrmResource(
+                base_url=sandboxes["crm"].base_url, access_token=sandboxes["crm"].api_key
+            ),
+            "erp": ErpResource(
+                base_url=sandboxes["erp"].base_url, access_token=sandboxes["erp"].api_key
+            ),
+            "store": StoreResource(url=store_url),
+        }
+        yield Setup(sandboxes, resources, store_url)
+        resources["store"].store.close()
+
+
+def busiest_partition(setup: Setup) -> tuple[str, str, int]:
+    """The (day, region) with the most invoices billing finalized."""
+    regions = billing_regions(setup.resources["store"].store)
+    days = Counter(
+        (utc_day(invoice_issued_at(i)).isoformat(), regions[str(i.customer)])
+        for i in setup.resources["billing"].list_invoices()
+        if i.status not in ("draft", "void")
+    )
+    (day, region), count = days.most_common(1)[0]
+    return day, region, count
+
+
+def erp_invoices(setup: Setup, region: str) -> list[Any]:
+    erp: ErpResource = setup.resources["erp"]
+    return list(erp.list_sales_invoices(erp.company_for_region(region).id))
+
+
+def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Setup) -> None:
+    instance = DagsterInstance.ephemeral()
+    for region in ("na", "emea", "apac"):
+        materialize(
+            [*customer_assets, *customer_checks],
+            partition_key=region,
+            resources=setup.resources,
+            instance=instance,
+        )
+    day, region, count = busiest_partition(setup)
+    assert count >= 4, "the world should have a day with several invoices"
+    erp = setup.sandboxes["erp"]
+    billing = setup.sandboxes["billing"]
+    erp.set_faults(latency_ms=120)  # slow enough to be killed in the middle
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            RUN_ONE_PARTITION,
+            billing.base_url,
+            billing.api_key,
+            erp.base_url,
+            erp.api_key,
+            setup.store_url,
+            day,
+            region,
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(erp_invoices(setup, region)) < 2:
+            assert child.poll() is None, child.stdout.read().decode() if child.stdout else ""
+            assert time.monotonic() < deadline, "the run never started posting"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL
+    killed_state = erp_invoices(setup, region)
+    assert len(killed_state) < count, "the run finished before it was killed"
+
+    erp.set_faults(latency_ms=0)
+    materialize(
+        transaction_assets,
+        partition_key=date_region_key(day, region),
+        resources=setup.resources,
+        instance=instance,
+    )
+
+    after = erp_invoices(setup, region)
+    numbers = Counter(i.externalDocumentNumber for i in after)
+    assert [n for n, c in numbers.items() if c > 1] == []
+    assert all(i.status != "Draft" for i in after)
+    store = setup.resources["store"].store
+    posted = {
+        t.source_id
+        for t in store.transactions(
+            kind="invoice", region=region, business_date=date.fromisoformat(day)
+        )
+        if t.stage == "posted"
+    }
+    assert posted == set(numbers)
+    assert {i.externalDocumentNumber for i in killed_state} <= posted

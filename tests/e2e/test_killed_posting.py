@@ -12,29 +12,19 @@ import textwrap
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import DagsterInstance, materialize
+from e2e_platform import Platform, running_platform
 
-from assets.checks.customers import customer_checks
-from assets.customers import customer_assets
 from assets.partitions import date_region_key
-from assets.transactions import transaction_assets
-from resources.billing import BillingResource
-from resources.crm import CrmResource
 from resources.erp import ErpResource
-from resources.store import StoreResource
-from sandboxes.kit.server import RunningSandbox, SandboxConfig, running_sandbox
 from sync_platform.transactions.billing_mapping import invoice_issued_at, utc_day
 from sync_platform.transactions.flow import billing_regions
 
 pytestmark = pytest.mark.slow
-ANCHOR = date(2026, 11, 1)
 REPO = Path(__file__).resolve().parents[2]
 
 RUN_ONE_PARTITION = textwrap.dedent(
@@ -63,44 +53,15 @@ RUN_ONE_PARTITION = textwrap.dedent(
 )
 
 
-@dataclass
-class Setup:
-    sandboxes: dict[str, RunningSandbox]
-    resources: dict[str, Any]
-    store_url: str
-
-
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
-    with ExitStack() as stack:
-        sandboxes = {
-            kind: stack.enter_context(
-                running_sandbox(
-                    SandboxConfig(kind=kind, state_dir=tmp_path, customers=150, anchor=ANCHOR)
-                )
-            )
-            for kind in ("billing", "crm", "erp")
-        }
-        store_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
-        resources = {
-            "billing": BillingResource(
-                base_url=sandboxes["billing"].base_url, api_key=sandboxes["billing"].api_key
-            ),
-            "crm": CrmResource(
-                base_url=sandboxes["crm"].base_url, access_token=sandboxes["crm"].api_key
-            ),
-            "erp": ErpResource(
-                base_url=sandboxes["erp"].base_url, access_token=sandboxes["erp"].api_key
-            ),
-            "store": StoreResource(url=store_url),
-        }
-        yield Setup(sandboxes, resources, store_url)
-        resources["store"].store.close()
+def setup(tmp_path: Path) -> Iterator[Platform]:
+    with running_platform(tmp_path, world=150) as platform:
+        yield platform
 
 
-def busiest_partition(setup: Setup) -> tuple[str, str, int]:
+def busiest_partition(setup: Platform) -> tuple[str, str, int]:
     """The (day, region) with the most invoices billing finalized."""
-    regions = billing_regions(setup.resources["store"].store)
+    regions = billing_regions(setup.store)
     days = Counter(
         (utc_day(invoice_issued_at(i)).isoformat(), regions[str(i.customer)])
         for i in setup.resources["billing"].list_invoices()
@@ -110,20 +71,13 @@ def busiest_partition(setup: Setup) -> tuple[str, str, int]:
     return day, region, count
 
 
-def erp_invoices(setup: Setup, region: str) -> list[Any]:
+def erp_invoices(setup: Platform, region: str) -> list[Any]:
     erp: ErpResource = setup.resources["erp"]
     return list(erp.list_sales_invoices(erp.company_for_region(region).id))
 
 
-def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Setup) -> None:
-    instance = DagsterInstance.ephemeral()
-    for region in ("na", "emea", "apac"):
-        materialize(
-            [*customer_assets, *customer_checks],
-            partition_key=region,
-            resources=setup.resources,
-            instance=instance,
-        )
+def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Platform) -> None:
+    setup.sync_customers()
     day, region, count = busiest_partition(setup)
     assert count >= 4, "the world should have a day with several invoices"
     erp = setup.sandboxes["erp"]
@@ -164,18 +118,13 @@ def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Se
     assert len(killed_state) < count, "the run finished before it was killed"
 
     erp.set_faults(latency_ms=0)
-    materialize(
-        transaction_assets,
-        partition_key=date_region_key(day, region),
-        resources=setup.resources,
-        instance=instance,
-    )
+    setup.backfill([date_region_key(day, region)])
 
     after = erp_invoices(setup, region)
     numbers = Counter(i.externalDocumentNumber for i in after)
     assert [n for n, c in numbers.items() if c > 1] == []
     assert all(i.status != "Draft" for i in after)
-    store = setup.resources["store"].store
+    store = setup.store
     posted = {
         t.source_id
         for t in store.transactions(

@@ -4,148 +4,39 @@ as an exception with the right reason, and a second backfill writes nothing."""
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import DagsterInstance, MultiPartitionKey, materialize
+from e2e_platform import (
+    ANCHOR,
+    Platform,
+    billing_customers_in_erp,
+    erp_documents,
+    open_exceptions,
+    running_platform,
+)
 
-from assets.checks.customers import customer_checks
-from assets.customers import customer_assets
-from assets.partitions import REGIONS, date_region_key
-from assets.transactions import transaction_assets
-from resources.billing import BillingResource
-from resources.crm import CrmResource
-from resources.erp import ErpResource
-from resources.store import StoreResource
-from sandboxes.kit.server import SandboxConfig, running_sandbox
-from sync_platform.settings import REPO_CONFIG
-from sync_platform.store import Store
 from sync_platform.transactions.billing_mapping import invoice_issued_at, utc_day
 from sync_platform.transactions.erp_gateway import replay_exceptions
-from sync_platform.transactions.flow import ReplaySelection, billing_regions
+from sync_platform.transactions.flow import ReplaySelection
 
 pytestmark = pytest.mark.slow
-ANCHOR = date(2026, 11, 1)
 WORLD = 30  # holds a CHF invoice, Dutch invoices, a back-dated one and unknown customers
-
-
-@dataclass
-class Platform:
-    resources: dict[str, Any]
-    instance: DagsterInstance
-    config_dir: Path
-    runs: list[dict[str, dict[str, Any]]] = field(default_factory=list)
-
-    @property
-    def store(self) -> Store:
-        return self.resources["store"].store
-
-    @property
-    def erp(self) -> ErpResource:
-        return self.resources["erp"]
-
-    @property
-    def billing(self) -> BillingResource:
-        return self.resources["billing"]
-
-    def materialize(self, assets: list[Any], key: str | MultiPartitionKey) -> dict[str, Any]:
-        result = materialize(
-            assets, partition_key=key, resources=self.resources, instance=self.instance
-        )
-        assert result.success
-        out: dict[str, Any] = {}
-        for event in result.get_asset_materialization_events():
-            mat = event.materialization
-            out["/".join(mat.asset_key.path)] = {k: v.value for k, v in mat.metadata.items()}
-        return out
-
-    def backfill(self, keys: list[MultiPartitionKey]) -> list[dict[str, Any]]:
-        return [self.materialize(transaction_assets, key) for key in keys]
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    tmp = tmp_path_factory.mktemp("transactions")
-    config_dir = tmp / "config"
-    shutil.copytree(REPO_CONFIG, config_dir)
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("SYNC_CONFIG_DIR", str(config_dir))
-    with ExitStack() as stack:
-        stack.callback(monkeypatch.undo)
-        sandboxes = {
-            kind: stack.enter_context(
-                running_sandbox(
-                    SandboxConfig(kind=kind, state_dir=tmp, customers=WORLD, anchor=ANCHOR)
-                )
-            )
-            for kind in ("billing", "crm", "erp")
-        }
-        resources = {
-            "billing": BillingResource(
-                base_url=sandboxes["billing"].base_url, api_key=sandboxes["billing"].api_key
-            ),
-            "crm": CrmResource(
-                base_url=sandboxes["crm"].base_url, access_token=sandboxes["crm"].api_key
-            ),
-            "erp": ErpResource(
-                base_url=sandboxes["erp"].base_url, access_token=sandboxes["erp"].api_key
-            ),
-            "store": StoreResource(url=f"sqlite:///{tmp / 'store.sqlite3'}"),
-        }
-        platform = Platform(resources, DagsterInstance.ephemeral(), config_dir)
-        for region in REGIONS:
-            platform.materialize([*customer_assets, *customer_checks], region)
-        platform.runs = platform.backfill(partitions_with_documents(platform))
+    with running_platform(tmp_path_factory.mktemp("transactions"), WORLD) as platform:
+        platform.sync_customers()
+        platform.backfill()
         yield platform
-        resources["store"].store.close()
-
-
-def partitions_with_documents(platform: Platform) -> list[MultiPartitionKey]:
-    """Every (day, region) billing has a document for, in date order (invoices before the
-    payments and credit notes that refer to them)."""
-    regions = billing_regions(platform.store)
-    billing = platform.billing
-    keys: set[tuple[date, str]] = set()
-    for invoice in billing.list_invoices():
-        if invoice.status != "draft":
-            keys.add((utc_day(invoice_issued_at(invoice)), regions[str(invoice.customer)]))
-    for charge in billing.list_charges():
-        keys.add((utc_day(charge.created), regions[str(charge.customer)]))
-    for note in billing.list_credit_notes():
-        keys.add((utc_day(note.created), regions[str(note.customer)]))
-    return [date_region_key(day.isoformat(), region) for day, region in sorted(keys)]
 
 
 def finalized_invoices(platform: Platform) -> dict[str, Any]:
     return {i.id: i for i in platform.billing.list_invoices() if i.status not in ("draft", "void")}
-
-
-def erp_documents(platform: Platform, entity: str) -> list[Any]:
-    erp = platform.erp
-    out: list[Any] = []
-    for region in REGIONS:
-        company = erp.company_for_region(region).id
-        if entity == "invoices":
-            out += list(erp.list_sales_invoices(company))
-        elif entity == "credit_memos":
-            out += list(erp.list_sales_credit_memos(company))
-        else:
-            out += list(erp.list_general_ledger_entries(company, document_type="Payment"))
-    return out
-
-
-def open_exceptions(platform: Platform) -> dict[str, str]:
-    """Billing id → reason of its open exception."""
-    return {
-        e.txn_id.rsplit(":", 1)[1]: e.reason_code for e in platform.store.exceptions(status="open")
-    }
 
 
 def expected_reason(platform: Platform, invoice: Any, in_erp: set[str]) -> str | None:
@@ -162,19 +53,6 @@ def expected_reason(platform: Platform, invoice: Any, in_erp: set[str]) -> str |
     if str(invoice.customer) not in in_erp:
         return "customer_not_in_erp"
     return None
-
-
-def billing_customers_in_erp(platform: Platform) -> set[str]:
-    erp_numbers = {
-        c.number
-        for region in REGIONS
-        for c in platform.erp.list_customers(platform.erp.company_for_region(region).id)
-    }
-    return {
-        x.billing_customer_id
-        for x in platform.store.xrefs()
-        if x.billing_customer_id and x.erp_customer_number in erp_numbers
-    }
 
 
 def test_every_valid_invoice_is_posted_once_with_equal_totals(platform: Platform) -> None:
@@ -284,7 +162,7 @@ def test_every_credit_note_reverses_its_invoice_once(platform: Platform) -> None
 
 def test_a_second_backfill_creates_no_erp_document(platform: Platform) -> None:
     before = {e: len(erp_documents(platform, e)) for e in ("invoices", "credit_memos", "payments")}
-    runs = platform.backfill(partitions_with_documents(platform))
+    runs = platform.backfill()
     after = {e: len(erp_documents(platform, e)) for e in ("invoices", "credit_memos", "payments")}
     assert after == before
     assert (

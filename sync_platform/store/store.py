@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from sync_platform.store import (
     canonical,
     conflicts,
     ledger,
+    locks,
     reviews,
     sources,
     transactions,
@@ -73,6 +75,11 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def partition_locks(self, names: Iterable[str]) -> AbstractContextManager[None]:
+        """Exclusive, cross-process locks on the named partitions, released when the block
+        ends or the process dies; a second holder waits."""
+        return locks.partition_locks(self._engine, names)
 
     def _now(self) -> datetime:
         return require_aware(self._clock())

@@ -177,7 +177,33 @@ def post(
     replay_note: str = "replay requested",
     progress: Callable[[int, int], None] | None = None,
 ) -> PostingReport:
-    """Post ``items``; ``context`` is given the postings of the invoices they refer to."""
+    """Post ``items``; ``context`` is given the postings of the invoices they refer to.
+
+    The partitions of ``items`` are locked for the duration, and the transactions read again
+    once the locks are held: a run that had to wait sees what the other run posted.
+    """
+    with store.partition_locks(lock_name(row) for row, _ in items):
+        fresh = {r.txn_id: r for r in store.transactions(txn_ids=[row.txn_id for row, _ in items])}
+        model = {row.txn_id: MODEL_OF[row.kind] for row, _ in items}  # type: ignore[index]
+        current = [(fresh[t], model[t].model_validate(fresh[t].payload)) for t in fresh]
+        return _post_locked(store, kind, current, erp, context, replay, replay_note, progress)
+
+
+def lock_name(row: Transaction) -> str:
+    """One lock per kind, region and day: what one partition of one ERP asset posts."""
+    return f"post:{row.kind}:{row.region}:{row.business_date.isoformat()}"
+
+
+def _post_locked(
+    store: Store,
+    kind: TransactionKind,
+    items: Sequence[tuple[Transaction, CanonicalTransaction]],
+    erp: ErpPoster | None,
+    context: Callable[[Mapping[str, str]], PostingContext],
+    replay: bool,
+    replay_note: str,
+    progress: Callable[[int, int], None] | None,
+) -> PostingReport:
     referred = [
         doc.invoice_id
         for _, doc in items

@@ -76,15 +76,10 @@ def erp_invoices(setup: Platform, region: str) -> list[Any]:
     return list(erp.list_sales_invoices(erp.company_for_region(region).id))
 
 
-def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Platform) -> None:
-    setup.sync_customers()
-    day, region, count = busiest_partition(setup)
-    assert count >= 4, "the world should have a day with several invoices"
-    erp = setup.sandboxes["erp"]
-    billing = setup.sandboxes["billing"]
-    erp.set_faults(latency_ms=120)  # slow enough to be killed in the middle
-
-    child = subprocess.Popen(
+def start_run(setup: Platform, day: str, region: str) -> subprocess.Popen[bytes]:
+    """A separate process materializing the partition's transaction assets."""
+    erp, billing = setup.sandboxes["erp"], setup.sandboxes["billing"]
+    return subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -102,6 +97,16 @@ def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Pl
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Platform) -> None:
+    setup.sync_customers()
+    day, region, count = busiest_partition(setup)
+    assert count >= 4, "the world should have a day with several invoices"
+    erp = setup.sandboxes["erp"]
+    erp.set_faults(latency_ms=120)  # slow enough to be killed in the middle
+
+    child = start_run(setup, day, region)
     try:
         deadline = time.monotonic() + 120
         while len(erp_invoices(setup, region)) < 2:
@@ -134,3 +139,20 @@ def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Pl
     }
     assert posted == set(numbers)
     assert {i.externalDocumentNumber for i in killed_state} <= posted
+
+
+def test_two_runs_of_one_partition_at_once_post_each_invoice_once(setup: Platform) -> None:
+    setup.sync_customers()
+    day, region, count = busiest_partition(setup)
+    setup.sandboxes["erp"].set_faults(latency_ms=40)
+    runs = [start_run(setup, day, region) for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+
+    numbers = Counter(i.externalDocumentNumber for i in erp_invoices(setup, region))
+    assert [n for n, c in numbers.items() if c > 1] == []
+    posted = setup.store.transactions(
+        kind="invoice", region=region, business_date=date.fromisoformat(day), stages=("posted",)
+    )
+    assert {t.source_id for t in posted} == set(numbers)
+    assert len(numbers) >= count - 2  # all but those of customers the ERP does not hold

@@ -343,15 +343,9 @@ class Store:
         transaction's open exception."""
         now = self._now()
         with self._engine.begin() as conn:
-            before = transactions.lock(conn, txn_id)
-            # Posted from "validated": what decides an exception's resolution is how the
-            # transaction got there, i.e. the move before validation (a retry or a replay).
-            came_from = before.stage
-            if to_stage == "posted" and came_from == "validated":
-                came_from = transactions.stage_before_last(conn, txn_id) or came_from
-            after = transactions.record_attempt(
+            return self._move(
                 conn,
-                before,
+                txn_id,
                 to_stage,
                 outcome,
                 reason_code=reason_code,
@@ -361,9 +355,62 @@ class Store:
                 erp_document_number=erp_document_number,
                 now=now,
             )
-            if to_stage == "posted":
-                resolution = txn_exceptions.posted_resolution(came_from)
-                txn_exceptions.close(conn, txn_id, resolution, now)
+
+    def record_posted(
+        self,
+        txn_id: str,
+        ledger_key: str,
+        erp_document_id: str,
+        erp_document_number: str | None,
+        response: Any,
+    ) -> Transaction:
+        """Complete the ledger write and move the transaction to posted in one database
+        transaction, so a crash leaves both done or neither."""
+        now = self._now()
+        with self._engine.begin() as conn:
+            ledger.complete(conn, ledger_key, erp_document_id, response, now)
+            return self._move(
+                conn,
+                txn_id,
+                "posted",
+                "ok",
+                erp_response=response,
+                erp_document_id=erp_document_id,
+                erp_document_number=erp_document_number,
+                now=now,
+            )
+
+    def _move(
+        self,
+        conn: Connection,
+        txn_id: str,
+        to_stage: str,
+        outcome: str,
+        *,
+        now: datetime,
+        **details: Any,
+    ) -> Transaction:
+        before = transactions.lock(conn, txn_id)
+        # Posted from "validated": what decides an exception's resolution is how the
+        # transaction got there, i.e. the move before validation (a retry or a replay).
+        came_from = before.stage
+        if to_stage == "posted" and came_from == "validated":
+            came_from = transactions.stage_before_last(conn, txn_id) or came_from
+        after = transactions.record_attempt(
+            conn,
+            before,
+            to_stage,
+            outcome,
+            reason_code=details.get("reason_code"),
+            message=details.get("message"),
+            erp_response=details.get("erp_response"),
+            erp_document_id=details.get("erp_document_id"),
+            erp_document_number=details.get("erp_document_number"),
+            now=now,
+        )
+        if to_stage == "posted":
+            resolution = txn_exceptions.posted_resolution(came_from)
+            txn_exceptions.close(conn, txn_id, resolution, now)
         return after
 
     def attempts(self, txn_id: str) -> list[Attempt]:

@@ -129,7 +129,14 @@ class LifecycleStore(Protocol):
         payload_hash: str,
     ) -> Any: ...
 
-    def complete_write(self, key: str, object_id: str | None, response: Any) -> Any: ...
+    def record_posted(
+        self,
+        txn_id: str,
+        ledger_key: str,
+        erp_document_id: str,
+        erp_document_number: str | None,
+        response: Any,
+    ) -> Any: ...
 
     def fail_write(self, key: str, error: str) -> Any: ...
 
@@ -196,7 +203,12 @@ def post_transactions(
     found: dict[str, ErpDocState] = {}
     if ctx.mode == "live" and todo:
         assert erp is not None, "live posting needs the ERP"
-        found = erp.find(kind, [doc.source_id for _, doc in todo])
+        try:
+            found = erp.find(kind, [doc.source_id for _, doc in todo])
+        except ctx.transient_errors as error:
+            return fail_unreachable(
+                kind, items, store, ctx.config.max_attempts, error, replay, replay_note
+            )
     for done, (row, doc) in enumerate(todo, 1):
         note = replay_note if replay else None
         _drive(kind, row, doc, store, erp, ctx, found.get(doc.source_id), note, report)
@@ -215,17 +227,16 @@ def _wants_work(row: TransactionRow, replay: bool, report: PostingReport) -> boo
     return True
 
 
-def _drive(
-    kind: TransactionKind,
+def _resume(
     row: TransactionRow,
     doc: CanonicalTransaction,
     store: LifecycleStore,
-    erp: ErpPoster | None,
-    ctx: PostingContext,
-    existing: ErpDocState | None,
     replay_note: str | None,
     report: PostingReport,
-) -> None:
+) -> str | None:
+    """Move a failed transaction on to its retry (a dead-lettered one to its replay, given a
+    note) and return its stage; None when there is nothing to post: a void invoice (skipped)
+    or a payment not settled yet."""
     stage = row.stage
     if stage == "failed":
         store.record_attempt(row.txn_id, "retried", "ok")
@@ -237,9 +248,26 @@ def _drive(
         store.record_attempt(row.txn_id, "skipped", "ok", message="voided in billing, not posted")
         store.close_exceptions(row.txn_id, "voided in billing, nothing to post")
         report.count("skipped")
-        return
+        return None
     if isinstance(doc, CanonicalPayment) and not doc.settled:
         report.count("awaiting_settlement")
+        return None
+    return stage
+
+
+def _drive(
+    kind: TransactionKind,
+    row: TransactionRow,
+    doc: CanonicalTransaction,
+    store: LifecycleStore,
+    erp: ErpPoster | None,
+    ctx: PostingContext,
+    existing: ErpDocState | None,
+    replay_note: str | None,
+    report: PostingReport,
+) -> None:
+    stage = _resume(row, doc, store, replay_note, report)
+    if stage is None:
         return
     doc = _with_reversed_products(doc, ctx)
     failures = _validate(doc, ctx)
@@ -254,18 +282,12 @@ def _drive(
     assert erp is not None
     document = _erp_document(doc, ctx)
     try:
-        state = _write(kind, row, doc, document, store, erp, ctx, existing)
+        key, state = _write(kind, row, doc, document, store, erp, ctx, existing)
     except _Refused as refused:
-        _give_up_or_retry(row, refused, store, ctx, report)
+        _give_up_or_retry(row, refused, store, ctx.config.max_attempts, report)
         return
-    store.record_attempt(
-        row.txn_id,
-        "posted",
-        "ok",
-        erp_document_id=state.id,
-        erp_document_number=state.number,
-        erp_response={"id": state.id, "number": state.number, "total": state.total},
-    )
+    response = {"id": state.id, "number": state.number, "total": state.total}
+    store.record_posted(row.txn_id, key, state.id, state.number, response)
     report.count("posted")
     report.posted_ids.append(row.txn_id)
     report.posted_totals[doc.currency] += _amount(doc)
@@ -298,14 +320,13 @@ def _validate(doc: CanonicalTransaction, ctx: PostingContext) -> list[Failure]:
 
 def _erp_document(doc: CanonicalTransaction, ctx: PostingContext) -> ErpDocument:
     customer = ctx.customers[doc.billing_customer_id]
-    local = ctx.reference.local_currency
     if isinstance(doc, CanonicalInvoice):
-        return erp_documents.sales_invoice(doc, customer, ctx.config, local)
+        return erp_documents.sales_invoice(doc, customer, ctx.config)
     if isinstance(doc, CanonicalPayment):
         invoice_id = ctx.invoice_postings.get(doc.invoice_id) if doc.invoice_id else None
         return erp_documents.customer_payment(doc, customer, invoice_id)
     return erp_documents.sales_credit_memo(
-        doc, customer, ctx.invoice_postings[doc.invoice_id], ctx.config, local
+        doc, customer, ctx.invoice_postings[doc.invoice_id], ctx.config
     )
 
 
@@ -322,7 +343,8 @@ def _write(
     erp: ErpPoster,
     ctx: PostingContext,
     existing: ErpDocState | None,
-) -> ErpDocState:
+) -> tuple[str, ErpDocState]:
+    """The ledger key and the posted document; the caller records both at once."""
     object_type = ERP_OBJECT[kind]
     key = f"erp:{object_type}:create:{doc.source_id}:{row.source_version[:16]}"
     entry = store.begin_write(
@@ -336,7 +358,7 @@ def _write(
     )
     if entry.status == "succeeded":
         if existing is not None and existing.posted:
-            return existing
+            return key, existing
         raise _Refused(
             "erp_document_missing",
             f"{object_type} {entry.object_id} was posted for {doc.source_id} but is no longer in "
@@ -355,10 +377,7 @@ def _write(
         store.fail_write(key, f"{type(error).__name__}: {error}")
         message = f"The ERP did not answer reliably; tried again on the next run: {error}"
         raise _Refused("erp_unavailable", message, dead=False) from error
-    store.complete_write(
-        key, state.id, {"id": state.id, "number": state.number, "total": state.total}
-    )
-    return state
+    return key, state
 
 
 def _create_and_post(
@@ -423,10 +442,10 @@ def _give_up_or_retry(
     row: TransactionRow,
     refused: _Refused,
     store: LifecycleStore,
-    ctx: PostingContext,
+    max_attempts: int,
     report: PostingReport,
 ) -> None:
-    exhausted = row.attempts + 1 >= ctx.config.max_attempts
+    exhausted = row.attempts + 1 >= max_attempts
     to_stage = "dead_lettered" if refused.dead or exhausted else "failed"
     store.record_attempt(
         row.txn_id, to_stage, "error", reason_code=refused.reason, message=refused.message
@@ -434,3 +453,28 @@ def _give_up_or_retry(
     store.open_exception(row.txn_id, refused.reason, refused.message)
     report.count(to_stage)
     report.problem(row.txn_id, refused.reason, refused.message)
+
+
+def fail_unreachable(
+    kind: TransactionKind,
+    items: Sequence[tuple[TransactionRow, CanonicalTransaction]],
+    store: LifecycleStore,
+    max_attempts: int,
+    cause: Exception,
+    replay: bool = False,
+    replay_note: str = "replay requested",
+) -> PostingReport:
+    """The ERP could not be read (its companies, reference data, customers or documents), so
+    nothing can be validated or written. Each transaction that wanted posting fails as
+    ``erp_unavailable``, as a failed write does: retried on the next run, dead-lettered after
+    ``max_attempts``, so an outage shows as exceptions rather than as transactions that sit
+    in ``received`` while every run fails."""
+    report = PostingReport(kind)
+    message = f"The ERP did not answer reliably; tried again on the next run: {cause}"
+    refused = _Refused("erp_unavailable", message, dead=False)
+    for row, doc in items:
+        if not _wants_work(row, replay, report):
+            continue
+        if _resume(row, doc, store, replay_note if replay else None, report) is not None:
+            _give_up_or_retry(row, refused, store, max_attempts, report)
+    return report

@@ -585,3 +585,26 @@ def test_exceptions_are_filtered_and_counted(store: Store, clock: ManualClock) -
     ]
     assert store.open_exception_counts() == {"missing_tax_code": 2}
     assert store.open_exception_counts(region="emea") == {"missing_tax_code": 1}
+
+
+def test_recording_a_posting_completes_the_ledger_write_in_the_same_transaction(
+    store: Store,
+) -> None:
+    txn_id = received_invoice(store)
+    key = "erp:salesInvoice:create:in_1:v1"
+    store.begin_write(key, "erp", "salesInvoice", "create", "v1", "corr-1", "hash")
+
+    with pytest.raises(InvalidTransition):
+        store.record_posted(txn_id, key, "doc-1", "103001", {"id": "doc-1"})  # not validated
+    entry = store.ledger_entry(key)
+    assert entry is not None and entry.status == "pending"  # rolled back with the move
+
+    move(store, txn_id, "validated")
+    posted = store.record_posted(txn_id, key, "doc-1", "103001", {"id": "doc-1"})
+    entry = store.ledger_entry(key)
+    assert (posted.stage, posted.erp_document_id, posted.erp_document_number) == (
+        "posted",
+        "doc-1",
+        "103001",
+    )
+    assert entry is not None and (entry.status, entry.object_id) == ("succeeded", "doc-1")

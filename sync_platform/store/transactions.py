@@ -281,8 +281,12 @@ def record_attempt(
         )
     )
     values: dict[str, Any] = {"stage": to_stage, "updated_at": now}
-    if to_stage in COUNTED_AS_ATTEMPT:
+    if to_stage in COUNTED_AS_ATTEMPT and outcome != "waiting":
+        # Waiting for a customer or an invoice is not a failed try: it must not use up the
+        # retry budget. A replay starts a fresh budget.
         values["attempts"] = t.c.attempts + 1
+    elif to_stage == "replayed":
+        values["attempts"] = 0
     if erp_document_id is not None:
         values["erp_document_id"] = erp_document_id
     if erp_document_number is not None:

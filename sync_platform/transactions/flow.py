@@ -106,18 +106,23 @@ def receive(store: Store, kind: TransactionKind, region: str, day: date) -> dict
         model.model_validate(r.payload)
         for r in store.source_records("billing", kind, region, business_date=day)
     ]
-    counts = store.receive_transactions(TransactionIn.from_canonical(d) for d in documents)
+    # The partition's posting lock: a new version must not land while a run posts the old.
+    with store.partition_locks([partition_lock(kind, region, day)]):
+        counts = store.receive_transactions(TransactionIn.from_canonical(d) for d in documents)
     by_id = {d.txn_id: d for d in documents}
     for txn_id in counts.changed_after_posting:
         changed = by_id[txn_id]
-        voided = isinstance(changed, CanonicalInvoice) and changed.status == "void"
+        voided = (
+            isinstance(changed, (CanonicalInvoice, CanonicalCreditNote))
+            and changed.status == "void"
+        )
         store.open_exception(
             txn_id,
             "voided_after_posting" if voided else "changed_after_posting",
             f"{kind.replace('_', ' ').capitalize()} {changed.source_id} was "
             + (
                 "voided in billing after it was posted to the ERP; reverse it in the ERP "
-                "with a credit memo."
+                + ("with a credit memo." if kind == "invoice" else "by hand (a new invoice).")
                 if voided
                 else "changed in billing after it was posted to the ERP; the ERP document was "
                 "left as posted. Compare both and correct one of them."
@@ -189,9 +194,13 @@ def post(
         return _post_locked(store, kind, current, erp, context, replay, replay_note, progress)
 
 
-def lock_name(row: Transaction) -> str:
+def partition_lock(kind: str, region: str, day: date) -> str:
     """One lock per kind, region and day: what one partition of one ERP asset posts."""
-    return f"post:{row.kind}:{row.region}:{row.business_date.isoformat()}"
+    return f"post:{kind}:{region}:{day.isoformat()}"
+
+
+def lock_name(row: Transaction) -> str:
+    return partition_lock(row.kind, row.region, row.business_date)
 
 
 def _post_locked(

@@ -149,6 +149,16 @@ def validate_payment(
         *_currency(what, payment.currency, payment.region, config, ref),
         *_period(what, payment.business_date, ref),
     ]
+    if payment.invoice_id is None and payment.currency != ref.local_currency:
+        # A cash receipt line carries no currency in the ERP's API: only its application to
+        # an invoice in that currency says what it is. Unapplied, it would book as local money.
+        failures.append(
+            Failure(
+                "currency_not_allowed",
+                f"{what} is {payment.currency} cash applied to no invoice; the ERP can only take "
+                f"it in {ref.local_currency} that way. Book it by hand in the ERP.",
+            )
+        )
     if payment.invoice_id and not invoice_posted:
         failures.append(
             Failure(

@@ -263,9 +263,11 @@ def test_failures_and_dead_letters_count_as_attempts(store: Store) -> None:
     move(store, txn_id, "retried")
     store.record_attempt(txn_id, "failed", "error", reason_code="closed_period")
     dead = store.record_attempt(txn_id, "dead_lettered", "error", reason_code="closed_period")
-    replayed = move(store, txn_id, "replayed", "validated", "posted")
+    replayed = move(store, txn_id, "replayed")
+    posted = move(store, txn_id, "validated", "posted")
 
-    assert (failed.attempts, dead.attempts, replayed.attempts) == (1, 3, 4)
+    # A replay starts a fresh retry budget; the attempt log keeps every try.
+    assert (failed.attempts, dead.attempts, replayed.attempts, posted.attempts) == (1, 3, 0, 1)
     attempt = store.attempts(txn_id)[2]
     assert (attempt.outcome, attempt.reason_code, attempt.message) == (
         "error",
@@ -608,3 +610,15 @@ def test_recording_a_posting_completes_the_ledger_write_in_the_same_transaction(
         "103001",
     )
     assert entry is not None and (entry.status, entry.object_id) == ("succeeded", "doc-1")
+
+
+def test_waiting_for_a_customer_does_not_use_up_the_retry_budget(store: Store) -> None:
+    txn_id = received_invoice(store)
+    waited = store.record_attempt(
+        txn_id, "failed", "waiting", reason_code="customer_not_in_erp", message="not yet"
+    )
+    move(store, txn_id, "retried")
+    again = store.record_attempt(txn_id, "failed", "error", reason_code="erp_unavailable")
+
+    assert (waited.attempts, again.attempts) == (0, 1)
+    assert [a.outcome for a in store.attempts(txn_id)][-3:] == ["waiting", "ok", "error"]

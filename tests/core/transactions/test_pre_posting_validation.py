@@ -111,3 +111,13 @@ def test_a_credit_note_may_not_credit_more_than_its_invoice() -> None:
     assert ok == []
     over = validate_credit_note(note, CONFIG, reference(), CUSTOMER, True, 1, note.total)
     assert reasons(over) == ["exceeds_invoice"]
+
+
+def test_foreign_cash_must_be_applied_to_an_invoice_in_its_currency() -> None:
+    applied = payment(currency="GBP")
+    assert validate_payment(applied, CONFIG, reference(), CUSTOMER, True) == []
+    unapplied = payment(currency="GBP", invoice_id=None)
+    failures = validate_payment(unapplied, CONFIG, reference(), CUSTOMER, True)
+    assert reasons(failures) == ["currency_not_allowed"]
+    assert "GBP cash applied to no invoice" in failures[0].message
+    assert validate_payment(payment(invoice_id=None), CONFIG, reference(), CUSTOMER, True) == []

@@ -52,6 +52,58 @@ def pay_out_of_band(billing: Billing, call: Call, invoice: Doc) -> Doc:
     return invoice
 
 
+def attach_payment(billing: Billing, call: Call, invoice: Doc, intent: Doc) -> Doc:
+    """Credit a succeeded payment intent to an open invoice (Stripe's partial payments): the
+    invoice stays open, with less remaining, until its payments cover it."""
+    invoicing.require_status(invoice, ("open",), "attach a payment to")
+    amount = int(intent["amount_received"])
+    if intent["status"] != "succeeded" or amount == 0:
+        raise StripeError.invalid("payment_intent", f"{intent['id']} has not succeeded.")
+    if intent["currency"] != invoice["currency"]:
+        raise StripeError.invalid(
+            "payment_intent",
+            f"{intent['id']} is in {intent['currency']}, the invoice in {invoice['currency']}.",
+        )
+    if intent["customer"] not in (None, invoice["customer"]):
+        raise StripeError.invalid("payment_intent", f"{intent['id']} is another customer's.")
+    attached = billing.store.scan(
+        "invoice_payment",
+        where="json_extract(data, '$.payment.payment_intent') = ?",
+        params=(intent["id"],),
+        limit=1,
+    )
+    if attached:
+        raise StripeError.invalid(
+            "payment_intent", f"{intent['id']} is already attached to {attached[0][1]['invoice']}."
+        )
+    if amount > invoice["amount_remaining"]:
+        raise StripeError.invalid(
+            "payment_intent",
+            f"{intent['id']} ({amount}) exceeds the invoice's amount remaining "
+            f"({invoice['amount_remaining']}).",
+        )
+    before = copy.deepcopy(invoice)
+    at = now()
+    link = payments.invoice_payment(
+        billing.ids.new("inpay"),
+        at,
+        invoice_id=invoice["id"],
+        amount=amount,
+        currency=invoice["currency"],
+        intent_id=intent["id"],
+    )
+    billing.create(call, "invoice_payment", link, emit=False)
+    billing.emit(call, "invoice_payment.paid", link)
+    if amount == invoice["amount_remaining"]:
+        invoicing.mark_paid(invoice, amount, at)
+        billing.save(call, "invoice", invoice, before, "invoice.paid")
+    else:
+        invoice["amount_paid"] += amount
+        invoice["amount_remaining"] -= amount
+        billing.save(call, "invoice", invoice, before)
+    return invoice
+
+
 def refund(
     billing: Billing,
     call: Call,

@@ -233,18 +233,29 @@ def invoice_payment(
 
 
 @dataclass
-class InvoicePayment:
+class CardPayment:
     intent: Doc
     charge: Doc
     balance_transaction: Doc
+
+
+@dataclass
+class InvoicePayment(CardPayment):
     invoice_payment: Doc
 
 
-def pay_invoice(invoice_doc: Doc, customer_doc: Doc, ids: Ids, at: int) -> InvoicePayment:
-    """Collect the invoice's remaining amount by card and mark it paid (mutates the invoice)."""
-    amount, currency = invoice_doc["amount_remaining"], invoice_doc["currency"]
+def card_payment(
+    ids: Ids,
+    at: int,
+    *,
+    amount: int,
+    currency: str,
+    customer_doc: Doc | None,
+    description: str | None,
+    metadata: dict[str, str] | None = None,
+) -> CardPayment:
+    """A succeeded card payment: its intent, charge and (pending) balance transaction."""
     intent_id, charge_id, txn_id = ids.new("pi"), ids.new("ch"), ids.new("txn")
-    description = f"Payment for Invoice {invoice_doc['number'] or invoice_doc['id']}"
     txn = balance_transaction(
         txn_id,
         at,
@@ -256,15 +267,16 @@ def pay_invoice(invoice_doc: Doc, customer_doc: Doc, ids: Ids, at: int) -> Invoi
         available_on=at + AVAILABLE_AFTER,
         description=description,
     )
-    payment = InvoicePayment(
+    return CardPayment(
         intent=payment_intent(
             intent_id,
             at,
             amount=amount,
             currency=currency,
-            customer_id=customer_doc["id"],
+            customer_id=(customer_doc or {}).get("id"),
             description=description,
             charge_id=charge_id,
+            metadata=metadata,
         ),
         charge=charge(
             charge_id,
@@ -277,13 +289,32 @@ def pay_invoice(invoice_doc: Doc, customer_doc: Doc, ids: Ids, at: int) -> Invoi
             description=description,
         ),
         balance_transaction=txn,
+    )
+
+
+def pay_invoice(invoice_doc: Doc, customer_doc: Doc, ids: Ids, at: int) -> InvoicePayment:
+    """Collect the invoice's remaining amount by card and mark it paid (mutates the invoice)."""
+    amount, currency = invoice_doc["amount_remaining"], invoice_doc["currency"]
+    description = f"Payment for Invoice {invoice_doc['number'] or invoice_doc['id']}"
+    paid = card_payment(
+        ids,
+        at,
+        amount=amount,
+        currency=currency,
+        customer_doc=customer_doc,
+        description=description,
+    )
+    payment = InvoicePayment(
+        intent=paid.intent,
+        charge=paid.charge,
+        balance_transaction=paid.balance_transaction,
         invoice_payment=invoice_payment(
             ids.new("inpay"),
             at,
             invoice_id=invoice_doc["id"],
             amount=amount,
             currency=currency,
-            intent_id=intent_id,
+            intent_id=paid.intent["id"],
         ),
     )
     mark_paid(invoice_doc, amount, at)

@@ -453,6 +453,14 @@ def pay_invoice(billing: Billing, call: Call) -> Doc:
     return actions.collect_payment(billing, call, invoice)
 
 
+def attach_payment(billing: Billing, call: Call) -> Doc:
+    check_known(call.params, ("payment_intent",))
+    invoice = billing.get("invoice", call.path["id"])
+    intent_id = required(call.params, "payment_intent")
+    intent = billing.get_param("payment_intent", intent_id, "payment_intent")
+    return actions.attach_payment(billing, call, invoice, intent)
+
+
 def transition(status: str, stamp: str, event_type: str, verb: str) -> Handler:
     """``/void`` and ``/mark_uncollectible``: a status change with its timestamp and event."""
 
@@ -533,6 +541,7 @@ ROUTES: list[Route] = [
     api("/v1/invoices/{id}", ["DELETE"], delete_invoice),
     api("/v1/invoices/{id}/finalize", ["POST"], finalize_invoice),
     api("/v1/invoices/{id}/pay", ["POST"], pay_invoice),
+    api("/v1/invoices/{id}/attach_payment", ["POST"], attach_payment),
     api(
         "/v1/invoices/{id}/void",
         ["POST"],

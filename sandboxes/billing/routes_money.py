@@ -15,6 +15,52 @@ from sandboxes.billing.objects import Doc, now
 from sandboxes.billing.service import Billing, Call
 
 
+def create_payment_intent(billing: Billing, call: Call) -> Doc:
+    """A card payment confirmed on creation (``confirm=true``): intent, charge and balance
+    transaction, tied to no invoice (money on account) until attached to one with
+    ``/v1/invoices/{id}/attach_payment``. Unconfirmed intents are not emulated."""
+    p = call.params
+    check_known(
+        p,
+        (
+            "amount",
+            "currency",
+            "customer",
+            "confirm",
+            "payment_method",
+            "payment_method_types",
+            "off_session",
+            "description",
+            "metadata",
+        ),
+    )
+    required(p, "amount")
+    amount = forms.integer(p, "amount", minimum=1) or 0
+    currency = required(p, "currency").lower()
+    customer_id = text(p, "customer")
+    customer = billing.get_param("customer", customer_id, "customer") if customer_id else None
+    if not forms.boolean(p, "confirm", False):
+        raise StripeError.invalid(
+            "confirm", "The sandbox only creates payment intents confirmed at once (confirm=true)."
+        )
+    paid = payments.card_payment(
+        billing.ids,
+        now(),
+        amount=amount,
+        currency=currency,
+        customer_doc=customer,
+        description=text(p, "description"),
+        metadata=forms.merge_metadata({}, p),
+    )
+    billing.create(call, "payment_intent", paid.intent)
+    billing.emit(call, "payment_intent.succeeded", paid.intent)
+    txn = paid.balance_transaction
+    billing.store.insert("balance_transaction", txn["id"], txn)
+    billing.create(call, "charge", paid.charge, emit=False)
+    billing.emit(call, "charge.succeeded", paid.charge)
+    return paid.intent
+
+
 def list_payment_intents(billing: Billing, call: Call) -> Doc:
     p = call.params
     check_known(p, (*LIST_PARAMS, "customer", "created"))
@@ -270,6 +316,7 @@ def list_payouts(billing: Billing, call: Call) -> Doc:
 
 
 ROUTES: list[Route] = [
+    api("/v1/payment_intents", ["POST"], create_payment_intent),
     api("/v1/payment_intents", ["GET"], list_payment_intents),
     api("/v1/payment_intents/{id}", ["GET"], retrieve("payment_intent")),
     api("/v1/charges", ["GET"], list_charges),

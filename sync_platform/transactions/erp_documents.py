@@ -37,11 +37,6 @@ def _dimensions(config: PostingConfig, region: str) -> Fields:
     return dict(zip(names, values, strict=False))
 
 
-def _currency(code: str, local_currency: str) -> str:
-    # Business Central leaves the currency blank for the company's own currency.
-    return "" if code == local_currency else code
-
-
 def _line(line: DocumentLine, region: str, config: PostingConfig, sequence: int) -> Fields:
     target = config.line_target(line.product_id or "")
     if target is None:
@@ -65,14 +60,16 @@ def sales_invoice(
     invoice: CanonicalInvoice,
     customer: ErpCustomerRef,
     config: PostingConfig,
-    local_currency: str,
 ) -> ErpDocument:
     header: Fields = {
         "externalDocumentNumber": invoice.source_id,
         "invoiceDate": invoice.business_date.isoformat(),
         "postingDate": invoice.business_date.isoformat(),
         "customerNumber": customer.number,
-        "currencyCode": _currency(invoice.currency, local_currency),
+        # Always the ISO code, the company's own included (the API stores that one as
+        # blank): a blank code leaves the ERP to take the customer's currency, which books a
+        # EUR invoice to a customer kept in GBP as GBP.
+        "currencyCode": invoice.currency,
         **_dimensions(config, invoice.region),
     }
     if invoice.due_date is not None:
@@ -86,14 +83,13 @@ def sales_credit_memo(
     customer: ErpCustomerRef,
     invoice_erp_id: str,
     config: PostingConfig,
-    local_currency: str,
 ) -> ErpDocument:
     header: Fields = {
         "externalDocumentNumber": note.source_id,
         "creditMemoDate": note.business_date.isoformat(),
         "postingDate": note.business_date.isoformat(),
         "customerNumber": customer.number,
-        "currencyCode": _currency(note.currency, local_currency),
+        "currencyCode": note.currency,
         "invoiceId": invoice_erp_id,
         **_dimensions(config, note.region),
     }

@@ -20,7 +20,7 @@ from sync_platform.transactions import flow
 from sync_platform.transactions.erp_documents import ErpDocument
 from sync_platform.transactions.mappings import PostingConfig
 from sync_platform.transactions.model import CanonicalTransaction, TransactionKind
-from sync_platform.transactions.posting import ErpDocState, PostingContext
+from sync_platform.transactions.posting import ErpDocState, PostingContext, fail_unreachable
 from sync_platform.transactions.validation import (
     AccountingPeriod,
     ErpCustomerRef,
@@ -190,9 +190,18 @@ def post_documents(
     With ``replay_note`` dead-lettered transactions are re-driven, the note recorded."""
     config = PostingConfig.load()
     mode = Modes.load().mode_for(region, WORKFLOW_OF[kind])
-    gateway = gateway_for(erp, config, region)
-    reference = gateway.reference(config.region(region).local_currency)
-    customers = flow.customer_refs(store, region, gateway.customers_by_number())
+    try:
+        gateway = gateway_for(erp, config, region)
+        reference = gateway.reference(config.region(region).local_currency)
+        customers = flow.customer_refs(store, region, gateway.customers_by_number())
+    except TRANSIENT_ERRORS as error:
+        if mode != "live":
+            raise  # nothing would be written anyway: the failed run says enough
+        replay = replay_note is not None
+        report = fail_unreachable(
+            kind, items, store, config.max_attempts, error, replay, replay_note or ""
+        )
+        return {"mode": mode, **flow.report_metadata(report)}
 
     def context(postings: Mapping[str, str]) -> PostingContext:
         return PostingContext(

@@ -284,7 +284,7 @@ def _drive(
     try:
         key, state = _write(kind, row, doc, document, store, erp, ctx, existing)
     except _Refused as refused:
-        _give_up_or_retry(row, refused, store, ctx.config.max_attempts, report)
+        _give_up_or_retry(row, stage, refused, store, ctx.config.max_attempts, report)
         return
     response = {"id": state.id, "number": state.number, "total": state.total}
     store.record_posted(row.txn_id, key, state.id, state.number, response)
@@ -440,12 +440,15 @@ def _hold(
 
 def _give_up_or_retry(
     row: TransactionRow,
+    stage: str,
     refused: _Refused,
     store: LifecycleStore,
     max_attempts: int,
     report: PostingReport,
 ) -> None:
-    exhausted = row.attempts + 1 >= max_attempts
+    # ``row`` is as read before this run; a replay has since started a fresh retry budget.
+    used = 0 if stage == "replayed" else row.attempts
+    exhausted = used + 1 >= max_attempts
     to_stage = "dead_lettered" if refused.dead or exhausted else "failed"
     store.record_attempt(
         row.txn_id, to_stage, "error", reason_code=refused.reason, message=refused.message
@@ -475,6 +478,7 @@ def fail_unreachable(
     for row, doc in items:
         if not _wants_work(row, replay, report):
             continue
-        if _resume(row, doc, store, replay_note if replay else None, report) is not None:
-            _give_up_or_retry(row, refused, store, max_attempts, report)
+        stage = _resume(row, doc, store, replay_note if replay else None, report)
+        if stage is not None:
+            _give_up_or_retry(row, stage, refused, store, max_attempts, report)
     return report

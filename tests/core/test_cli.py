@@ -17,6 +17,12 @@ from sync_platform.cli import main
         (["sandbox", "run", "crm", "--port", "70000", "--state", "x"], "outside 1-65535"),
         (["sandbox", "up", "--customers", "0"], "must be at least 1"),
         (["sandbox", "up", "--customers", "many"], "is not a whole number"),
+        (["replay", "--region", "mars", "--note", "fixed"], "invalid choice: 'mars'"),
+        (["replay", "--since", "2026-13-01", "--note", "fixed"], "'2026-13-01' is not a date"),
+        (
+            ["replay", "--reason", "tax_code_unmapped"],
+            "the following arguments are required: --note",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_with_the_reason(

@@ -302,6 +302,42 @@ def test_a_draft_invoice_is_built_finalized_paid_and_refunded(
     assert client.v1.charges.retrieve(charge.id).amount_refunded == 1_900 + 2_380
 
 
+def test_payments_on_account_and_partial_payments_attached_to_an_invoice(
+    client: stripe.StripeClient,
+) -> None:
+    customer = client.v1.customers.create(params={"name": "Part Payer Ltd"})
+    draft = client.v1.invoices.create(params={"customer": customer.id, "currency": "gbp"})
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "invoice": draft.id, "amount": 10_000}
+    )
+    client.v1.invoices.finalize_invoice(draft.id)
+
+    def card(amount: int) -> stripe.PaymentIntent:
+        return client.v1.payment_intents.create(
+            params={
+                "amount": amount,
+                "currency": "gbp",
+                "customer": customer.id,
+                "confirm": True,
+                "payment_method": "pm_card_visa",
+                "off_session": True,
+            }
+        )
+
+    on_account = card(2_500)
+    assert on_account.status == "succeeded" and on_account.latest_charge
+    by_intent: Any = {"payment": {"type": "payment_intent", "payment_intent": on_account.id}}
+    assert client.v1.invoice_payments.list(params=by_intent).data == []  # no invoice yet
+    part = client.v1.invoices.attach_payment(draft.id, params={"payment_intent": on_account.id})
+    assert (part.status, part.amount_paid, part.amount_remaining) == ("open", 2_500, 7_500)
+    with pytest.raises(stripe.InvalidRequestError, match="exceeds"):
+        client.v1.invoices.attach_payment(draft.id, params={"payment_intent": card(9_000).id})
+    rest = client.v1.invoices.attach_payment(draft.id, params={"payment_intent": card(7_500).id})
+    assert (rest.status, rest.amount_paid, rest.amount_remaining) == ("paid", 10_000, 0)
+    links = client.v1.invoice_payments.list(params={"invoice": draft.id}).data
+    assert sorted(link.amount_paid for link in links) == [2_500, 7_500]
+
+
 def test_seeded_refunded_invoices_carry_a_credit_note_and_a_partial_refund(
     client: stripe.StripeClient,
 ) -> None:

@@ -135,7 +135,8 @@ def billing_customers(
     kinds={"dynamics365"},
     description="ERP customers of the region's company (Business Central API v2.0) with "
     "their default dimensions (the parent account), its payment terms, the PARENT dimension "
-    "values and which customers already have posted invoices.",
+    "values, which customers already have posted invoices, and the customers' ship-to "
+    "addresses (companion extension API).",
 )
 def erp_customers(
     context: AssetExecutionContext, erp: ErpResource, store: StoreResource
@@ -146,6 +147,7 @@ def erp_customers(
     terms = erp.list_payment_terms(company.id)
     parent_values = erp.list_dimension_values(company.id, PARENT_DIMENSION)
     posted = [i for i in erp.list_sales_invoices(company.id) if i.status not in (None, "Draft")]
+    ship_tos = erp.list_ship_to_addresses(company.id)
     s = store.store
 
     def dump(entity: ErpEntity) -> dict[str, Any]:
@@ -179,10 +181,18 @@ def erp_customers(
         region,
         (_record(i.id, _modified(i), dump(i), region) for i in posted),
     )
+    _snapshot(
+        s,
+        "erp",
+        region_flow.SHIP_TO_ADDRESSES,
+        region,
+        (_record(a.id, _modified(a), dump(a), region) for a in ship_tos),
+    )
     return MaterializeResult(
         metadata={
             "customers": len(customers),
             "posted_invoices": len(posted),
+            "ship_to_addresses": len(ship_tos),
             "erp_company": company.name,
             **counts,
         }

@@ -1,5 +1,9 @@
 """ERP system API: Business Central API v2.0 (OData v4, ``@odata.nextLink``, ETags).
 
+Ship-to addresses, which no standard v2.0 page exposes, come from the custom API that the
+platform's companion AL extension publishes (``COMPANION_API``); it must be installed in
+Business Central for them.
+
 Sales documents and payments take and return amounts as integer minor units; this module
 converts them to and from the wire's exact decimals (see "money" below).
 """
@@ -30,6 +34,8 @@ from resources.http import VendorError, parse_error_envelope
 from resources.paginators import ODataNextLinkPaginator, PageRequest
 
 Record = TypeVar("Record", bound="ODataEntity")
+STANDARD_API = "v2.0"
+COMPANION_API = "syncPlatform/integration/v1.0"  # the companion extension's API pages
 
 
 class ODataEntity(BaseModel):
@@ -376,6 +382,40 @@ class ErpCurrency(ODataEntity):
     amountDecimalPlaces: str | None = None
 
 
+# -- ship-to addresses (companion extension API) -------------------------------------------------
+class ErpShipToAddress(ODataEntity):
+    """One of a customer's ship-to addresses (table 222; ``state`` is BC's County), unique by
+    (``customerNumber``, ``code``)."""
+
+    customerNumber: str
+    code: str
+    name: str | None = None
+    addressLine1: str | None = None
+    addressLine2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    postalCode: str | None = None
+    email: str | None = None
+    phoneNumber: str | None = None
+
+
+class ShipToAddressFields(_WriteModel):
+    """A ship-to address to create; lengths are table 222's."""
+
+    customerNumber: str = Field(min_length=1, max_length=20)
+    code: str = Field(min_length=1, max_length=10)
+    name: str | None = Field(default=None, max_length=100)
+    addressLine1: str | None = Field(default=None, max_length=100)
+    addressLine2: str | None = Field(default=None, max_length=50)
+    city: str | None = Field(default=None, max_length=30)
+    state: str | None = Field(default=None, max_length=30)
+    country: str | None = Field(default=None, max_length=10)
+    postalCode: str | None = Field(default=None, max_length=20)
+    email: str | None = Field(default=None, max_length=80)
+    phoneNumber: str | None = Field(default=None, max_length=30)
+
+
 class BusinessCentralDialect:
     system = "erp"
 
@@ -418,9 +458,11 @@ class ErpResource(SystemApiResource):
         }
 
     # -- generic ----------------------------------------------------------------------------
-    def _collection(self, path: str, model: type[Record], **options: str) -> Iterator[Record]:
+    def _collection(
+        self, path: str, model: type[Record], *, api: str = STANDARD_API, **options: str
+    ) -> Iterator[Record]:
         params = {f"${k}": v for k, v in options.items() if v}
-        first = PageRequest("GET", f"/api/v2.0/{path}", params=params)
+        first = PageRequest("GET", f"/api/{api}/{path}", params=params)
         for raw in self.api.paginate(first, ODataNextLinkPaginator()):
             yield self._validate(model, raw)
 
@@ -474,6 +516,7 @@ class ErpResource(SystemApiResource):
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        api: str = STANDARD_API,
     ) -> httpx.Response:
         """A write. Business Central's refusals (``Application_*`` codes: an AL error such
         as a closed period) become ``BusinessRuleViolation`` with the ERP's message."""
@@ -484,7 +527,7 @@ class ErpResource(SystemApiResource):
             send["Content-Type"] = "application/json"
         try:
             return self.api.request(
-                method, f"/api/v2.0/{path}", params=params, content=content, headers=send
+                method, f"/api/{api}/{path}", params=params, content=content, headers=send
             )
         except PermanentError as exc:
             if type(exc) is not PermanentError or not (exc.code or "").startswith("Application_"):
@@ -769,6 +812,28 @@ class ErpResource(SystemApiResource):
         )
         return self._validate(ErpCustomerPayment, self.api.decode(response))
 
+    def delete_customer_payment(
+        self, company_id: str, journal_id: str, payment: ErpCustomerPayment
+    ) -> None:
+        """Remove an unposted payment line (with its ETag), e.g. one the ERP refused to post."""
+        self._delete(
+            f"companies({company_id})/customerPaymentJournals({journal_id})"
+            f"/customerPayments({payment.id})",
+            payment,
+        )
+
+    def create_customer_payment_journal(
+        self, company_id: str, code: str, display_name: str
+    ) -> ErpCustomerPaymentJournal:
+        """A payment journal (batch) of our own, so posting it never posts other people's
+        lines; its balancing account is the ERP's default bank account."""
+        response = self._write(
+            "POST",
+            f"companies({company_id})/customerPaymentJournals",
+            body={"code": code.upper(), "displayName": display_name},
+        )
+        return self._validate(ErpCustomerPaymentJournal, self.api.decode(response))
+
     def post_customer_payment_journal(self, company_id: str, journal_id: str) -> None:
         """Post every line of the journal, including lines other runs entered (the journal is
         shared). Refused (``BusinessRuleViolation``) when the journal is empty or a line
@@ -899,6 +964,45 @@ class ErpResource(SystemApiResource):
             if company.name.strip().lower().endswith(region.lower()):
                 return company
         raise NotFound("erp", f"no ERP company for region {region!r}")
+
+    # -- ship-to addresses (companion extension API) ----------------------------------------
+    def list_ship_to_addresses(
+        self, company_id: str, customer_number: str | None = None
+    ) -> list[ErpShipToAddress]:
+        """The ship-to addresses of one customer, or of every customer of the company."""
+        flt = f"customerNumber eq {_odata_string(customer_number)}" if customer_number else ""
+        path = f"companies({company_id})/shipToAddresses"
+        try:
+            return list(self._collection(path, ErpShipToAddress, api=COMPANION_API, filter=flt))
+        except NotFound as exc:
+            raise NotFound(
+                "erp",
+                f"no ship-to API at /api/{COMPANION_API} for company {company_id}: install the "
+                f"sync-platform companion extension in Business Central ({exc.message})",
+            ) from exc
+
+    def create_ship_to_address(
+        self, company_id: str, fields: ShipToAddressFields | Mapping[str, Any]
+    ) -> ErpShipToAddress:
+        """Create a ship-to address. Not retried on an ambiguous failure (``UnsafeToRetry``):
+        look for its (customer number, code) with ``list_ship_to_addresses`` first. A second
+        one with the same key, or one for an unknown customer, is refused (``PermanentError``)."""
+        body = _as_fields(ShipToAddressFields, fields).wire()
+        path = f"companies({company_id})/shipToAddresses"
+        response = self._write("POST", path, body=body, api=COMPANION_API)
+        return self._validate(ErpShipToAddress, self.api.decode(response))
+
+    def update_ship_to_address(
+        self, company_id: str, address: ErpShipToAddress, changes: Mapping[str, Any]
+    ) -> ErpShipToAddress:
+        """PATCH guarded by the ETag we read; ``PreconditionFailed`` if it changed since."""
+        path = f"companies({company_id})/shipToAddresses({address.id})"
+        if not address.etag:
+            raise ValueError(f"{path} was read without an ETag")
+        response = self._write(
+            "PATCH", path, body=changes, headers={"If-Match": address.etag}, api=COMPANION_API
+        )
+        return self._validate(ErpShipToAddress, self.api.decode(response))
 
 
 _INVOICES = _DocumentSet("salesInvoices", "salesInvoiceLines")

@@ -102,7 +102,8 @@ def required_fields_valid(
     partitions_def=region_partitions,
     description="Every active canonical customer is in the ERP with the attributes "
     "we send equal, its parent account (PARENT default dimension) included, unless it waits "
-    "for an approval or a fix.",
+    "for an approval or a fix. A billing address the change policy sent to a new ship-to "
+    "must be in that ship-to, while the customer keeps its invoiced address.",
 )
 def every_active_customer_in_erp(
     context: AssetCheckExecutionContext, store: StoreResource, erp: ErpResource

@@ -4,6 +4,13 @@ Served under ``/api/v2.0/``: the service document, ``$metadata``, ``companies`` 
 region, named ``CRONUS NA`` / ``CRONUS EMEA`` / ``CRONUS APAC``) and, inside each company, the
 entity sets of ``sandboxes.erp.entities``. Admin endpoints (faults, health) live under
 ``/_sandbox``.
+
+Served under ``/api/syncPlatform/integration/v1.0/`` as well: the custom API that the
+platform's companion AL extension publishes (API pages with APIPublisher ``syncPlatform``,
+APIGroup ``integration``, APIVersion ``v1.0``), with its own ``$metadata``. It exposes what
+no standard v2.0 page does, today table 222 "Ship-to Address" as ``shipToAddresses``. The
+sandbox emulates that extension; a real Business Central needs it installed, or those routes
+answer 404. Both routes share the same companies, store and OData machinery.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from starlette.routing import Route
 
 from sandboxes.erp import service
 from sandboxes.erp.context import INDEXES, Ctx
+from sandboxes.erp.entities import APIS, STANDARD_API, api_sets
 from sandboxes.erp.errors import JSON_TYPE, ODataError, bad_request, error_response, not_found
 from sandboxes.erp.metadata import metadata_document, service_document
 from sandboxes.erp.odata import Options, fetch_page, next_link, page_size, parse_expand
@@ -39,7 +47,7 @@ from sandboxes.kit.faults import FaultInjector, FaultMiddleware, admin_routes
 from sandboxes.kit.server import SandboxConfig
 from sandboxes.kit.store import SandboxStore
 
-API_PREFIX = "/api/v2.0"
+API_PREFIXES = {api: f"/api/{api}" for api in APIS}
 _log = logging.getLogger("sandboxes.erp")
 _POSTERS = {
     "salesInvoice": post_invoice,
@@ -86,18 +94,22 @@ class ErpSandbox:
 
     # -- dispatch ---------------------------------------------------------------------------
     def handle(self, request: Request, body: bytes) -> Response:
-        path = request.url.path.removeprefix(API_PREFIX).strip("/")
+        api = _api_of(request)
+        path = request.url.path.removeprefix(API_PREFIXES[api]).strip("/")
         segments = [s for s in path.split("/") if s]
         if not segments:
-            return self._document(request, service_document(self._base(request)))
+            return self._document(request, service_document(self._base(request), api))
         if segments[-1] == "$metadata" and len(segments) <= 2:
             # Also under companies({id})/: python-odata reads $metadata next to its entity sets.
             if len(segments) == 2 and split_segment(segments[0])[0] != "companies":
                 raise not_found(f"The resource '{segments[0]}' was not found.")
             return Response(
-                metadata_document(), media_type="application/xml", headers={"OData-Version": "4.0"}
+                metadata_document(api),
+                media_type="application/xml",
+                headers={"OData-Version": "4.0"},
             )
-        target = resolve(self.store, partial(Ctx, self.store, self.clock), segments)
+        ctx_factory = partial(Ctx, self.store, self.clock)
+        target = resolve(self.store, ctx_factory, segments, api_sets(api))
         if target.action is not None:
             segments = segments[:-1]
         method = request.method
@@ -191,7 +203,7 @@ class ErpSandbox:
 
     # -- helpers ----------------------------------------------------------------------------
     def _base(self, request: Request) -> str:
-        return f"{str(request.base_url).rstrip('/')}{API_PREFIX}/"
+        return f"{str(request.base_url).rstrip('/')}{API_PREFIXES[_api_of(request)]}/"
 
     def _context(
         self, request: Request, segments: list[str], *, single: bool, keyed: bool = True
@@ -221,6 +233,15 @@ class ErpSandbox:
     async def health(self) -> dict[str, object]:
         companies = {doc["name"]: doc["id"] for doc in self.store.iter_all("company")}
         return {"kind": "erp", "companies": companies, "anchor": self.store.get_meta("anchor")}
+
+
+def _api_of(request: Request) -> str:
+    """The API route a request addresses: standard v2.0 or the companion extension's."""
+    path = request.url.path
+    for api, prefix in API_PREFIXES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return api
+    return STANDARD_API
 
 
 def _json(body: bytes) -> Any:
@@ -288,8 +309,14 @@ def create_app(config: SandboxConfig) -> Starlette:
     methods = ["GET", "POST", "PATCH", "DELETE", "PUT"]
     routes = [
         *admin_routes(injector, sandbox.authorized, extra=sandbox.health),
-        Route(API_PREFIX, sandbox.api, methods=methods),
-        Route(API_PREFIX + "/{path:path}", sandbox.api, methods=methods),
+        *(
+            route
+            for prefix in API_PREFIXES.values()
+            for route in (
+                Route(prefix, sandbox.api, methods=methods),
+                Route(prefix + "/{path:path}", sandbox.api, methods=methods),
+            )
+        ),
     ]
     middleware = [
         Middleware(

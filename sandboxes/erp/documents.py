@@ -167,6 +167,33 @@ def _check_one_per_dimension(ctx: Ctx, doc: Doc, customer: Doc) -> None:
             )
 
 
+# -- ship-to addresses (companion extension API) ----------------------------------------------
+def prepare_ship_to(ctx: Ctx, doc: Doc, old: Doc | None, parent: Doc | None) -> None:
+    """Table 222's rules: Code fields are upper case, the customer must exist, and
+    (customer number, code) is the primary key."""
+    for name in ("customerNumber", "code", "country"):
+        doc[name] = doc[name].upper()
+    for name, caption in (("customerNumber", "Customer No."), ("code", "Code")):
+        if not doc[name]:
+            raise business_error(
+                f"{caption} must have a value in Ship-to Address: Customer No.="
+                f"{doc['customerNumber']}, Code={doc['code']}. It cannot be zero or empty."
+            )
+    key = (doc["customerNumber"], doc["code"])
+    if old is not None and key == (old["customerNumber"], old["code"]):
+        return
+    if ctx.find("customer", "number", doc["customerNumber"]) is None:
+        raise record_not_found("Customer", "No.", doc["customerNumber"])
+    siblings = ctx.find_all("shipToAddress", "customerNumber", doc["customerNumber"])
+    if any(other["code"] == doc["code"] and other["id"] != doc["id"] for other in siblings):
+        raise ODataError(
+            400,
+            "Internal_EntityWithSameKeyExists",
+            "The record in table Ship-to Address already exists. Identification fields and "
+            f"values: Customer No.='{doc['customerNumber']}',Code='{doc['code']}'",
+        )
+
+
 # -- sales documents ------------------------------------------------------------------------
 def _date_field(type_name: str) -> str:
     return "invoiceDate" if type_name == "salesInvoice" else "creditMemoDate"
@@ -432,6 +459,7 @@ class Rules:
 RULES: dict[str, Rules] = {
     "customer": Rules(prepare_customer, check_customer_delete),
     "defaultDimension": Rules(prepare_default_dimension),
+    "shipToAddress": Rules(prepare_ship_to),
     "salesInvoice": Rules(prepare_header("salesInvoice"), check_header_delete),
     "salesCreditMemo": Rules(prepare_header("salesCreditMemo"), check_header_delete),
     "salesInvoiceLine": Rules(prepare_line, changed=_line_changed("salesInvoice")),

@@ -3,6 +3,10 @@
 Field kinds are the sandbox's storage types: ``money`` is kept as integer minor units (all four
 currencies have two decimals) and rendered as an ``Edm.Decimal``; ``datetime`` is kept as a
 fixed-width UTC string so SQLite can compare it as text.
+
+Each entity belongs to one API route: Business Central's standard ``v2.0``, or the custom API
+``syncPlatform/integration/v1.0`` that the platform's companion AL extension publishes (see
+``sandboxes.erp.app``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["guid", "string", "enum", "money", "decimal", "int", "bool", "date", "datetime"]
+STANDARD_API = "v2.0"  # /api/v2.0/...
+COMPANION_API = "syncPlatform/integration/v1.0"  # /api/{publisher}/{group}/{version}/...
+APIS = (STANDARD_API, COMPANION_API)
 
 EDM_TYPES: dict[Kind, str] = {
     "guid": "Edm.Guid",
@@ -52,6 +59,7 @@ class EntityDef:
     navs: tuple[Nav, ...] = ()
     post_action: bool = False  # has the bound action ``Microsoft.NAV.post``
     company_set: bool = True  # also addressable at company level (lines are only nested)
+    api: str = STANDARD_API  # the API route that publishes the entity set
     by_name: dict[str, Field] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +93,16 @@ GL_DOCUMENT_TYPES = (
     "Finance Charge Memo",
     "Reminder",
     "Refund",
+)
+
+# Business Central's address fields (customers, ship-to addresses); ``state`` is "County".
+_ADDRESS_FIELDS: tuple[Field, ...] = (
+    _f("addressLine1", max_len=100),
+    _f("addressLine2", max_len=50),
+    _f("city", max_len=30),
+    _f("state", max_len=30),
+    _f("country", max_len=10),
+    _f("postalCode", max_len=20),
 )
 
 _DOCUMENT_LINE_FIELDS: tuple[Field, ...] = (
@@ -168,12 +186,7 @@ ENTITY_LIST: tuple[EntityDef, ...] = (
             _f("number", max_len=20),
             _f("displayName", max_len=100),
             _f("type", "enum", values=("Company", "Person")),
-            _f("addressLine1", max_len=100),
-            _f("addressLine2", max_len=50),
-            _f("city", max_len=30),
-            _f("state", max_len=30),
-            _f("country", max_len=10),
-            _f("postalCode", max_len=20),
+            *_ADDRESS_FIELDS,
             _f("phoneNumber", max_len=30),
             _f("email", max_len=80),
             _f("website", max_len=80),
@@ -419,11 +432,36 @@ ENTITY_LIST: tuple[EntityDef, ...] = (
         ),
         writable=False,
     ),
+    EntityDef(
+        # Table 222 "Ship-to Address", which no standard v2.0 page exposes: published by the
+        # companion extension's API page. Key (customerNumber, code); ``state`` is "County".
+        "shipToAddress",
+        "shipToAddresses",
+        (
+            ID,
+            _f("customerNumber", max_len=20),
+            _f("code", max_len=10),
+            _f("name", max_len=100),
+            *_ADDRESS_FIELDS,
+            _f("email", max_len=80),
+            _f("phoneNumber", max_len=30),
+            MODIFIED,
+        ),
+        api=COMPANION_API,
+    ),
 )
 
 ENTITIES: dict[str, EntityDef] = {e.type_name: e for e in ENTITY_LIST}
-SETS: dict[str, EntityDef] = {e.set_name: e for e in ENTITY_LIST if e.company_set}
 COMPANY = ENTITIES["company"]
+
+
+def api_sets(api: str) -> dict[str, EntityDef]:
+    """The company-level entity sets one API route serves; ``companies`` is in every route,
+    as Business Central serves it under each custom API too."""
+    return {e.set_name: e for e in ENTITY_LIST if e.company_set and (e is COMPANY or e.api == api)}
+
+
+SETS = api_sets(STANDARD_API)
 
 
 def store_kind(type_name: str, company_id: str) -> str:

@@ -46,8 +46,11 @@ def split_segment(segment: str) -> tuple[str, str | None]:
     return match.group("name"), key_match.group("id").lower()
 
 
-def resolve(store: SandboxStore, ctx_factory: Any, segments: list[str]) -> Target:
-    """Walk ``companies(...)/set(...)/nav(...)/action``; unknown names or ids are 404s."""
+def resolve(
+    store: SandboxStore, ctx_factory: Any, segments: list[str], sets: dict[str, EntityDef] = SETS
+) -> Target:
+    """Walk ``companies(...)/set(...)/nav(...)/action`` over the ``sets`` of one API route;
+    unknown names or ids are 404s."""
     name, key = split_segment(segments[0])
     if name != "companies":
         raise not_found(f"The resource '{name}' was not found.")
@@ -63,7 +66,7 @@ def resolve(store: SandboxStore, ctx_factory: Any, segments: list[str]) -> Targe
         return target
     ctx: Ctx = ctx_factory(company)
     name, key = split_segment(rest[0])
-    entity = SETS.get(name)
+    entity = sets.get(name)
     if entity is None or entity is COMPANY:
         raise not_found(f"The resource '{name}' was not found.")
     target = Target(entity, Scope(ctx.kind(entity.type_name)), ctx=ctx)

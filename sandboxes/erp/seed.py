@@ -9,6 +9,9 @@ The account hierarchy is a ``PARENT`` dimension whose values are customer number
 set one up for every company of the region, and each ERP customer whose parent is an ERP
 customer too carries it as a default dimension. Business Central's API cannot create
 dimension values, so the sandbox cannot either.
+
+Every fifth ERP customer has a ship-to address ``MAIN`` at its own address (table 222, served
+by the companion extension's API), so clients meet ship-tos they did not create.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ def seed_store(store: SandboxStore, seed: int, customers: int, anchor: date) -> 
                 for kind, rows in tables.items()
             }
             tables["customer"] = list(_customers(seed, world.by_region[region], refs))
+            tables["shipToAddress"] = list(_ship_tos(seed, world.by_region[region]))
             for kind, rows in _parent_dimension(seed, region, world, stamp).items():
                 tables.setdefault(kind, []).extend(rows)
             for kind, rows in tables.items():
@@ -311,12 +315,7 @@ def _customers(
             number=company.erp_customer_number,
             displayName=company.legal_name,
             type="Company",
-            addressLine1=company.line1,
-            addressLine2="",
-            city=company.city,
-            state=company.state,
-            country=company.country,
-            postalCode=company.postal_code,
+            **_address(company),
             phoneNumber=company.contacts[0].phone,
             email=company.email,
             website=company.domain,
@@ -335,3 +334,29 @@ def _customers(
             blocked=" ",
             _companyKey=company.key,
         )
+
+
+def _address(company: Company) -> dict[str, str]:
+    return {
+        "addressLine1": company.line1,
+        "addressLine2": "",
+        "city": company.city,
+        "state": company.state,
+        "country": company.country,
+        "postalCode": company.postal_code,
+    }
+
+
+def _ship_tos(seed: int, companies: list[Company]) -> Iterator[Row]:
+    for company in companies:
+        if company.in_erp and company.index % 5 == 0:
+            yield _doc(
+                stable_guid(seed, "shipToAddress", company.key, "MAIN"),
+                format_stamp(company.created),
+                customerNumber=company.erp_customer_number,
+                code="MAIN",
+                name=company.legal_name,
+                **_address(company),
+                email="",
+                phoneNumber=company.contacts[0].phone,
+            )

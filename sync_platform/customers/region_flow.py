@@ -21,11 +21,13 @@ from sync_platform.customers.erp_parent import PARENT_DIMENSION_VALUES
 from sync_platform.customers.erp_sync import (
     ApplyResult,
     ErpPlan,
+    ShipToAddress,
     apply_erp_plan,
     erp_number_for,
     fields_owned_by_erp,
     plan_erp_sync,
     record_digest,
+    ship_to_code,
 )
 from sync_platform.customers.identity import XrefLink
 from sync_platform.customers.model import CanonicalCustomer, SourceCustomer, System
@@ -34,6 +36,8 @@ from sync_platform.customers.policy import ChangePolicy, decide_change
 from sync_platform.settings import Mode, Modes, config_dir
 from sync_platform.store import ConflictIn, CustomerXref, Review, Store
 
+SHIP_TO_ADDRESSES = "ship_to_address"  # object type of the ERP's ship-to snapshot
+PLATFORM = "sync-platform"  # who closes a new_ship_to review once the ship-to is there
 # Countries of each region, for billing customers that carry no region in their metadata.
 REGION_OF_COUNTRY = {"US": "na", "CA": "na", "AU": "apac", "NZ": "apac", "JP": "apac", "SG": "apac"}
 
@@ -188,6 +192,13 @@ def _policy_reviews(
         if decision.action not in ("finance_review", "new_ship_to"):
             continue
         digest = record_digest(customer)
+        payload: dict[str, Any] = {
+            "action": decision.action,
+            "changed": list(decision.changed),
+            "record_hash": digest,
+        }
+        if decision.action == "new_ship_to" and customer.bill_to is not None:
+            payload["ship_to_code"] = ship_to_code(customer)
         opened.append(
             store.open_review(
                 region=build.region,
@@ -195,11 +206,7 @@ def _policy_reviews(
                 subject=cid,
                 summary=f"{customer.legal_name or customer.trading_name}: "
                 + " ".join(decision.reasons),
-                payload={
-                    "action": decision.action,
-                    "changed": list(decision.changed),
-                    "record_hash": digest,
-                },
+                payload=payload,
                 dedupe_key=f"change:{cid}:{digest}",
             )
         )
@@ -250,13 +257,18 @@ def plan_against_erp(store: Store, erp: Any, region: str) -> ErpPlan:
         c.number: c.model_dump(by_alias=True, mode="json")
         for c in erp.list_customers(company.id, with_default_dimensions=True)
     }
-    return plan_only(store, region, erp_records=live)
+    ship_tos = [a.model_dump(mode="json") for a in erp.list_ship_to_addresses(company.id)]
+    return plan_only(store, region, erp_records=live, erp_ship_tos=ship_tos)
 
 
 def plan_only(
-    store: Store, region: str, erp_records: Mapping[str, Mapping[str, Any]] | None = None
+    store: Store,
+    region: str,
+    erp_records: Mapping[str, Mapping[str, Any]] | None = None,
+    erp_ship_tos: list[Mapping[str, Any]] | None = None,
 ) -> ErpPlan:
-    """What the ERP sync would do now, from the stored snapshots (or the given ERP records)."""
+    """What the ERP sync would do now, from the stored snapshots (or the given ERP records
+    and ship-to addresses)."""
     rules = ownership_rules()
     build = load_build(store, region, rules)
     rows = store.canonical_customers(region)
@@ -264,11 +276,23 @@ def plan_only(
     revisions = {cid: row.revision for cid, row in rows.items()}
     waiting = dict(build.held)
     waiting.update(_awaiting_decision(store, region, customers))
-    keep_address = frozenset(
-        r.subject
+    ship_to_reviews = [
+        r
         for r in store.reviews(region=region, kind="change_policy")
-        if r.payload.get("action") == "new_ship_to" and r.status != "superseded"
+        if r.payload.get("action") == "new_ship_to"
+    ]
+    keep_address = frozenset(r.subject for r in ship_to_reviews if r.status != "superseded")
+    # A rejected decision keeps the ERP's address but makes no ship-to.
+    ship_to_customers = frozenset(
+        r.subject for r in ship_to_reviews if r.status in ("pending", "approved", "applied")
     )
+    if erp_ship_tos is None:
+        erp_ship_tos = [r.payload for r in store.source_records("erp", SHIP_TO_ADDRESSES, region)]
+    ship_to_codes: dict[str, set[str]] = {}
+    for address in erp_ship_tos:
+        ship_to_codes.setdefault(str(address["customerNumber"]), set()).add(
+            str(address["code"]).upper()
+        )
     if erp_records is None:
         erp_records = {
             r.record_id: r.payload for r in store.source_records("erp", "customer", region)
@@ -289,6 +313,8 @@ def plan_only(
             str(r.payload["code"])
             for r in store.source_records("erp", PARENT_DIMENSION_VALUES, region)
         ),
+        ship_to_customers,
+        {number: frozenset(codes) for number, codes in ship_to_codes.items()},
     )
 
 
@@ -307,12 +333,47 @@ def sync_erp(
         return SyncOutcome(mode=mode, plan=plan, result=ApplyResult())
     company = erp.company_for_region(region)
     result = apply_erp_plan(plan, erp, company.id, store, correlation_id, precondition_failed)
+    _close_ship_to_reviews(store, region, plan, result)
     for review in store.reviews(status="approved", region=region, kind="change_policy"):
         # Applied once the ERP holds the approved record: written now, or already in line.
         if review.subject not in result.failed and review.subject not in plan.waiting:
             store.mark_applied(review.id)
     _link_created(store, region, result.created)
     return SyncOutcome(mode=mode, plan=plan, result=result)
+
+
+def _close_ship_to_reviews(store: Store, region: str, plan: ErpPlan, result: ApplyResult) -> None:
+    """A new_ship_to decision needs no person: the policy made it. Its review is the record
+    of the decision, and once the ERP holds the address (in a ship-to, or already as the
+    customer's own) the platform approves and applies it, saying what it did."""
+    for review in store.reviews(region=region, kind="change_policy"):
+        cid = review.subject
+        if (
+            review.payload.get("action") != "new_ship_to"
+            or review.status not in ("pending", "approved")
+            or cid not in plan.ship_tos
+            or cid in result.failed
+        ):
+            continue
+        if review.status == "pending":
+            reason = _ship_to_outcome(plan.ship_tos[cid], cid in result.ship_tos_created)
+            store.decide(review.id, approve=True, by=PLATFORM, reason=reason)
+        store.mark_applied(review.id)
+
+
+def _ship_to_outcome(ship_to: ShipToAddress | None, created: bool) -> str:
+    if ship_to is None:
+        return "No ship-to needed: the ERP customer's own address already is the billing address."
+    where = ", ".join(
+        str(ship_to.fields[k])
+        for k in ("addressLine1", "city", "postalCode", "country")
+        if ship_to.fields.get(k)
+    )
+    done = "Created" if created else "Found"
+    return (
+        f"{done} ERP ship-to {ship_to.code} of customer {ship_to.customer_number} with the "
+        f"billing address ({where}); the customer's own address, on its posted invoices, is kept."
+    )
 
 
 def _link_created(store: Store, region: str, created: list[str]) -> None:
@@ -369,6 +430,7 @@ def sync_metadata(outcome: SyncOutcome) -> dict[str, Any]:
         "updated": len(result.updated),
         "already_done": len(result.already_done),
         "failed": len(result.failed),
+        "ship_tos_created": len(result.ship_tos_created),
         "in_sync": len(plan.in_sync),
         "waiting": len(plan.waiting),
         "failures": _markdown(

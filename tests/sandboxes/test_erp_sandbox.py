@@ -2,7 +2,8 @@
 
 These tests read as the specification of the Business Central API v2.0 behaviour the sync
 platform relies on: reflection of ``$metadata``, ``@odata.nextLink`` paging, ETags with 412,
-``$filter``, posting documents, applying payments and credit memos, throttling and restarts.
+``$filter``, posting documents, applying payments and credit memos, throttling and restarts;
+and of the companion extension's custom API (ship-to addresses).
 """
 
 from __future__ import annotations
@@ -534,6 +535,144 @@ def test_posting_writes_balanced_general_ledger_entries(erp: Erp, world: World) 
     assert entry["postingDate"] == ANCHOR.isoformat() and entry["entryNumber"] > 0
     read_only = erp.post("na", "generalLedgerEntries", {"documentNumber": "X"})
     assert_odata_error(read_only, 405, "BadRequest_MethodNotAllowed")
+
+
+# -- ship-to addresses: the companion extension's custom API ----------------------------------
+COMPANION = "api/syncPlatform/integration/v1.0"
+
+
+class ShipTos:
+    """``shipToAddresses`` of one region's company, under the companion extension's API."""
+
+    def __init__(self, erp: Erp, region: str) -> None:
+        self.http = erp.http
+        self.root = f"{erp.root.removesuffix('/api/v2.0')}/{COMPANION}"
+        self.company = f"{self.root}/companies({erp.company_ids[region]})"
+        self.url = f"{self.company}/shipToAddresses"
+
+    def post(self, body: Any) -> httpx.Response:
+        return self.http.post(self.url, json=body)
+
+    def patch(self, item: dict[str, Any], body: Any, etag: str) -> httpx.Response:
+        return self.http.patch(f"{self.url}({item['id']})", json=body, headers={"If-Match": etag})
+
+    def values(self, **params: str) -> list[dict[str, Any]]:
+        response = self.http.get(self.url, params=params)
+        assert response.status_code == 200, response.text
+        return list(response.json()["value"])
+
+
+def site(number: str, code: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "customerNumber": number,
+        "code": code,
+        "name": "Site",
+        "addressLine1": "1 Rue de la Paix",
+        "city": "Lyon",
+        "country": "fr",
+        "postalCode": "69001",
+        **fields,
+    }
+
+
+def test_the_companion_api_has_its_own_service_document_and_metadata(
+    sandbox: RunningSandbox, erp: Erp, world: World
+) -> None:
+    ship_tos = ShipTos(erp, "na")
+    root = erp.http.get(f"{ship_tos.root}/").json()
+    assert [s["name"] for s in root["value"]] == ["companies", "shipToAddresses"]
+    assert root["@odata.context"] == f"{ship_tos.root}/$metadata"
+    metadata = erp.http.get(f"{ship_tos.root}/$metadata").text
+    assert '<EntityType Name="shipToAddress">' in metadata
+    assert '<Property Name="code" Type="Edm.String" MaxLength="10"/>' in metadata
+    assert '<EntityType Name="customer">' not in metadata
+    # Business Central's standard API has no ship-to entity.
+    assert "shipToAddress" not in erp.http.get(f"{erp.root}/$metadata").text
+    assert_odata_error(erp.get("na", "shipToAddresses"), 404, "BadRequest_NotFound")
+    assert_odata_error(erp.http.get(f"{ship_tos.company}/customers"), 404, "BadRequest_NotFound")
+
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {sandbox.api_key}"})
+    service = ODataService(
+        f"{ship_tos.company}/", session=session, reflect_entities=True, quiet_progress=True
+    )
+    entity = service.entities["shipToAddresses"]
+    seeded = [c for c in world.by_region["na"] if c.in_erp and c.index % 5 == 0]
+    found = service.query(entity).filter(entity.customerNumber == seeded[0].erp_customer_number)
+    main = found.first()
+    assert (main.code, main.addressLine1) == ("MAIN", seeded[0].line1)
+
+
+def test_a_ship_to_needs_an_existing_customer_and_a_unique_code(erp: Erp, world: World) -> None:
+    ship_tos = ShipTos(erp, "emea")
+    number, other = erp_customers(world, "emea")[1:3]
+
+    created = ship_tos.post(site(number, "sp1a2b3c"))
+
+    assert created.status_code == 201, created.text
+    assert created.headers["Location"] == f"{ship_tos.url}({created.json()['id']})"
+    assert created.headers["ETag"] == created.json()["@odata.etag"]
+    assert (created.json()["code"], created.json()["country"]) == ("SP1A2B3C", "FR")
+    assert created.json()["lastModifiedDateTime"].endswith("Z")
+    message = assert_odata_error(
+        ship_tos.post(site(number, "SP1A2B3C", city="Paris")), 400, "Internal_EntityWithSameKey"
+    )
+    assert f"Customer No.='{number}',Code='SP1A2B3C'" in message
+    assert ship_tos.post(site(other, "SP1A2B3C")).status_code == 201
+    unknown = assert_odata_error(ship_tos.post(site("NOPE", "X")), 400, "BadRequest_RecordNotFound")
+    assert unknown == "The Customer does not exist. Identification fields and values: No.='NOPE'"
+    assert_odata_error(ship_tos.post(site(number, "")), 400, "Application_")
+    too_long = ship_tos.post(site(number, "SP1A2B3C4D5"))
+    assert_odata_error(too_long, 400, "Application_StringExceededLength")
+    assert_odata_error(ship_tos.post({**site(number, "Y"), "colour": "red"}), 400, "BadRequest")
+    mine = f"customerNumber eq '{number}' and code eq 'SP1A2B3C'"
+    assert [s["id"] for s in ship_tos.values(**{"$filter": mine})] == [created.json()["id"]]
+
+
+def test_ship_tos_are_filtered_and_paged_with_next_links(erp: Erp, world: World) -> None:
+    ship_tos = ShipTos(erp, "apac")
+    number = erp_customers(world, "apac")[2]
+    codes = [f"SITE{i}" for i in range(5)]
+    for code in codes:
+        assert ship_tos.post(site(number, code)).status_code == 201
+    mine = {"$filter": f"customerNumber eq '{number}' and startswith(code, 'SITE')"}
+
+    seen: list[str] = []
+    url: str | None = ship_tos.url
+    params: dict[str, str] | None = mine
+    while url is not None:
+        page = erp.http.get(url, params=params, headers={"Prefer": "odata.maxpagesize=2"}).json()
+        seen += [s["code"] for s in page["value"]]
+        url, params = page.get("@odata.nextLink"), None
+        assert url is None or url.startswith(f"{ship_tos.url}?")
+
+    assert seen == codes
+    assert [s["code"] for s in ship_tos.values(**mine, **{"$top": "3"})] == codes[:3]
+
+
+def test_a_ship_to_changes_only_under_its_current_etag(erp: Erp, world: World) -> None:
+    ship_tos = ShipTos(erp, "na")
+    number = erp_customers(world, "na")[4]
+    first = ship_tos.post(site(number, "DEPOT")).json()
+    second = ship_tos.post(site(number, "DOCK")).json()
+
+    moved = ship_tos.patch(first, {"city": "Marseille"}, first["@odata.etag"])
+
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["city"] == "Marseille"
+    assert moved.json()["lastModifiedDateTime"] > first["lastModifiedDateTime"]
+    stale = ship_tos.patch(first, {"city": "Nice"}, first["@odata.etag"])
+    assert_odata_error(stale, 412, "Request_EntityChanged")
+    unguarded = erp.http.patch(f"{ship_tos.url}({first['id']})", json={"city": "Nice"})
+    assert_odata_error(unguarded, 428, "Request_")
+    clash = ship_tos.patch(second, {"code": "DEPOT"}, second["@odata.etag"])
+    assert_odata_error(clash, 400, "Internal_EntityWithSameKey")
+    item = f"{ship_tos.url}({first['id']})"
+    stale_delete = erp.http.delete(item, headers={"If-Match": first["@odata.etag"]})
+    assert_odata_error(stale_delete, 412, "Request_EntityChanged")
+    deleted = erp.http.delete(item, headers={"If-Match": moved.json()["@odata.etag"]})
+    assert deleted.status_code == 204
+    assert_odata_error(erp.http.get(item), 404, "BadRequest_NotFound")
 
 
 # -- faults and restarts -----------------------------------------------------------------------

@@ -3,6 +3,7 @@ hypothesis strategies that produce records which agree, disagree and repeat."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,45 @@ def berlin_customer(**changes: Any) -> CanonicalCustomer:
         "status": "active",
     }
     return CanonicalCustomer(**{**fields, **changes})
+
+
+# --- in-memory stand-ins for applying an ERP plan ----------------------------------------
+
+
+class Conflict(Exception):
+    """Stands in for ``resources.errors.PreconditionFailed`` (HTTP 412)."""
+
+
+@dataclass
+class Record:
+    """An ERP customer as applying reads it: an id and its fields."""
+
+    id: str
+    fields: dict[str, Any]
+
+    def model_dump(self, **_: Any) -> dict[str, Any]:
+        return dict(self.fields)
+
+
+@dataclass
+class Entry:
+    status: str = "pending"
+
+
+@dataclass
+class FakeLedger:
+    """The write ledger: one entry per idempotency key."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    def begin_write(self, key: str, *args: Any) -> Entry:
+        return self.entries.setdefault(key, Entry())
+
+    def complete_write(self, key: str, object_id: str | None, response: Any) -> None:
+        self.entries[key].status = "succeeded"
+
+    def fail_write(self, key: str, error: str) -> None:
+        self.entries[key].status = "failed"
 
 
 # --- hypothesis strategies --------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from customer_factories import berlin_customer
+from customer_factories import Conflict, FakeLedger, Record, berlin_customer
 
 from sync_platform.customers.erp_mapping import erp_customer_fields
 from sync_platform.customers.erp_parent import ParentChange
@@ -152,19 +152,6 @@ def test_the_parent_is_part_of_the_idempotency_payload() -> None:
 
 
 # -- applying -----------------------------------------------------------------------------------
-class Conflict(Exception):
-    """Stands in for ``resources.errors.PreconditionFailed`` (HTTP 412)."""
-
-
-@dataclass
-class Record:
-    id: str
-    fields: dict[str, Any]
-
-    def model_dump(self, **_: Any) -> dict[str, Any]:
-        return dict(self.fields)
-
-
 @dataclass
 class Dimension:
     id: str
@@ -244,25 +231,6 @@ class FakeErp:
 
     def _stored(self, customer_id: str, dimension: Any) -> Dimension:
         return next(d for d in self.dimensions[customer_id] if d.id == dimension.id)
-
-
-@dataclass
-class Entry:
-    status: str = "pending"
-
-
-@dataclass
-class FakeLedger:
-    entries: dict[str, Entry] = field(default_factory=dict)
-
-    def begin_write(self, key: str, *args: Any) -> Entry:
-        return self.entries.setdefault(key, Entry())
-
-    def complete_write(self, key: str, object_id: str | None, response: Any) -> None:
-        self.entries[key].status = "succeeded"
-
-    def fail_write(self, key: str, error: str) -> None:
-        self.entries[key].status = "failed"
 
 
 @pytest.fixture

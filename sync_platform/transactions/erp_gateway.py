@@ -13,7 +13,14 @@ from resources.erp import (
     ErpSalesCreditMemo,
     ErpSalesInvoice,
 )
-from resources.errors import BusinessRuleViolation, PermanentError, TransientError
+from resources.errors import (
+    AuthenticationFailed,
+    BusinessRuleViolation,
+    InvalidResponse,
+    NotFound,
+    PermanentError,
+    TransientError,
+)
 from sync_platform.settings import Modes, Workflow
 from sync_platform.store import Store, Transaction
 from sync_platform.transactions import flow
@@ -27,8 +34,19 @@ from sync_platform.transactions.validation import (
     ErpReference,
 )
 
+
+class PaymentNotPosted(TransientError):
+    """The journal post answered but our line is still unposted: look again next run."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("erp", message)
+
+
+# What a refusal means for the document: its own data is refused (dead-letter it), the ERP
+# is unreliable (retry on a later run), or the run itself cannot go on (stop it).
+FATAL_ERRORS: tuple[type[Exception], ...] = (AuthenticationFailed,)
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (PermanentError,)
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (TransientError,)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (TransientError, InvalidResponse)
 
 
 def _document_state(doc: ErpSalesInvoice | ErpSalesCreditMemo) -> ErpDocState:
@@ -62,8 +80,16 @@ class ErpPostingGateway:
         self._journal_id: str | None = None
 
     def _journal(self) -> str:
+        """Our own payment journal (created on first use): posting it posts only our lines,
+        never what someone typed into the ERP's general journal."""
         if self._journal_id is None:
-            self._journal_id = self._erp.payment_journal(self._company, self._journal_code).id
+            try:
+                journal = self._erp.payment_journal(self._company, self._journal_code)
+            except NotFound:
+                journal = self._erp.create_customer_payment_journal(
+                    self._company, self._journal_code, "sync-platform cash receipts"
+                )
+            self._journal_id = journal.id
         return self._journal_id
 
     def find(
@@ -90,7 +116,12 @@ class ErpPostingGateway:
                 self._company, document.header, list(document.lines)
             )
             return _document_state(memo)
-        line = self._erp.create_customer_payment(self._company, self._journal(), document.header)
+        header = dict(document.header)
+        invoice_id = header.get("appliesToInvoiceId")
+        if invoice_id and not self._open(invoice_id):
+            # Settled meanwhile (e.g. credited in full): the money stays as customer credit.
+            del header["appliesToInvoiceId"]
+        line = self._erp.create_customer_payment(self._company, self._journal(), header)
         return ErpDocState(
             id=line.id,
             number=line.documentNumber or "",
@@ -99,6 +130,10 @@ class ErpPostingGateway:
             external_number=document.external_number,
         )
 
+    def _open(self, invoice_id: str) -> bool:
+        invoice = self._erp.get_sales_invoice(self._company, invoice_id)
+        return invoice.status == "Open" and (invoice.remainingAmount or 0) > 0
+
     def post(self, kind: TransactionKind, state: ErpDocState) -> ErpDocState:
         if kind == "invoice":
             self._erp.post_sales_invoice(self._company, state.id)
@@ -106,20 +141,20 @@ class ErpPostingGateway:
         if kind == "credit_note":
             self._erp.post_sales_credit_memo(self._company, state.id)
             return _document_state(self._erp.get_sales_credit_memo(self._company, state.id))
+        external = state.external_number
         try:
             self._erp.post_customer_payment_journal(self._company, self._journal())
         except BusinessRuleViolation:
-            # The journal is shared: another run may have posted our line with its own. If
-            # so the line is posted and all is well; if not, the refusal stands.
-            found = self._erp.find_customer_payments(self._company, [state.external_number])
-            record = found.get(state.external_number)
-            if record is None or not record.posted:
-                raise
-            return _payment_state(record)
-        external = state.external_number
+            # Another run may have posted our line with its own; if not, the refusal stands,
+            # and our line must not stay in the journal to block every later payment.
+            record = self._erp.find_customer_payments(self._company, [external]).get(external)
+            if record is not None and record.posted:
+                return _payment_state(record)
+            self.delete(kind, state)
+            raise
         record = self._erp.find_customer_payments(self._company, [external]).get(external)
         if record is None or not record.posted:
-            raise RuntimeError(f"payment {state.number} was not posted by the journal post")
+            raise PaymentNotPosted(f"payment {external} is still unposted after its journal post")
         return _payment_state(record)
 
     def delete(self, kind: TransactionKind, state: ErpDocState) -> None:
@@ -132,7 +167,10 @@ class ErpPostingGateway:
                 self._company, self._erp.get_sales_credit_memo(self._company, state.id)
             )
         else:
-            raise NotImplementedError("payment journal lines are never removed by the platform")
+            record = self._erp.find_customer_payments(self._company, [state.external_number])
+            line = record[state.external_number].journal_line if record else None
+            if line is not None:
+                self._erp.delete_customer_payment(self._company, self._journal(), line)
 
     # -- what validation needs ------------------------------------------------------------
     def reference(self, local_currency: str) -> ErpReference:
@@ -212,6 +250,7 @@ def post_documents(
             invoice_postings=postings,
             permanent_errors=PERMANENT_ERRORS,
             transient_errors=TRANSIENT_ERRORS,
+            fatal_errors=FATAL_ERRORS,
         )
 
     def progress(done: int, total: int) -> None:

@@ -50,7 +50,9 @@ class PostingConfig(_Strict):
     regions: dict[str, RegionPosting] = Field(min_length=1)
     products: dict[str, LineTarget] = {}
     tax_rates: dict[str, dict[str, ErpCode]] = {}
-    payment_journal: ErpCode = "GENERAL"
+    payment_journal: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)
+    ] = "SYNCPLAT"
     max_attempts: int = Field(default=3, ge=1, le=100)
 
     def unknown_regions(self) -> list[tuple[str, str]]:

@@ -154,6 +154,7 @@ class PostingContext:
     invoice_products: Mapping[str, str] = field(default_factory=dict)
     permanent_errors: tuple[type[Exception], ...] = ()  # the ERP refused: do not retry as is
     transient_errors: tuple[type[Exception], ...] = ()  # may succeed on a later run
+    fatal_errors: tuple[type[Exception], ...] = ()  # stop the run: no document is at fault
 
 
 @dataclass
@@ -235,20 +236,15 @@ def _resume(
     report: PostingReport,
 ) -> str | None:
     """Move a failed transaction on to its retry (a dead-lettered one to its replay, given a
-    note) and return its stage; None when there is nothing to post: a void invoice (skipped)
-    or a payment not settled yet."""
+    note) and return its stage; None when there is nothing to post yet: a payment not
+    settled."""
     stage = row.stage
     if stage == "failed":
-        store.record_attempt(row.txn_id, "retried", "ok")
+        store.record_attempt(row.txn_id, "retried", "ok", message=replay_note)
         stage = "retried"
     elif stage == "dead_lettered" and replay_note is not None:
         store.record_attempt(row.txn_id, "replayed", "ok", message=replay_note)
         stage = "replayed"
-    if isinstance(doc, CanonicalInvoice) and doc.status == "void":
-        store.record_attempt(row.txn_id, "skipped", "ok", message="voided in billing, not posted")
-        store.close_exceptions(row.txn_id, "voided in billing, nothing to post")
-        report.count("skipped")
-        return None
     if isinstance(doc, CanonicalPayment) and not doc.settled:
         report.count("awaiting_settlement")
         return None
@@ -269,6 +265,9 @@ def _drive(
     stage = _resume(row, doc, store, replay_note, report)
     if stage is None:
         return
+    if isinstance(doc, (CanonicalInvoice, CanonicalCreditNote)) and doc.status == "void":
+        _void(kind, row, stage, doc, store, erp, existing, report)
+        return
     doc = _with_reversed_products(doc, ctx)
     failures = _validate(doc, ctx)
     if failures:
@@ -288,9 +287,57 @@ def _drive(
         return
     response = {"id": state.id, "number": state.number, "total": state.total}
     store.record_posted(row.txn_id, key, state.id, state.number, response)
-    report.count("posted")
+    found_posted = existing is not None and existing.posted
+    report.count("found_posted" if found_posted else "posted")
     report.posted_ids.append(row.txn_id)
     report.posted_totals[doc.currency] += _amount(doc)
+    if state.total is not None and state.total != _amount(doc):
+        # Found already posted (by a run that died before recording it) for other content.
+        message = (
+            f"The ERP holds {ERP_OBJECT[kind]} {state.number} for {doc.source_id} with a total "
+            f"of {state.total}, billing now says {_amount(doc)} ({doc.currency} minor units): "
+            "it changed after it was posted. Compare both and correct one of them."
+        )
+        store.open_exception(row.txn_id, "changed_after_posting", message)
+        report.problem(row.txn_id, "changed_after_posting", message)
+
+
+def _void(
+    kind: TransactionKind,
+    row: TransactionRow,
+    stage: str,
+    doc: CanonicalInvoice | CanonicalCreditNote,
+    store: LifecycleStore,
+    erp: ErpPoster | None,
+    existing: ErpDocState | None,
+    report: PostingReport,
+) -> None:
+    """A document voided in billing before we recorded it as posted. The ERP may still hold
+    it, posted or as a draft, from a run that died: say so, or remove our own draft."""
+    if existing is not None and existing.posted:
+        if stage not in ("validated", "retried", "replayed"):
+            store.record_attempt(row.txn_id, "validated", "ok", message="found posted in the ERP")
+        store.record_attempt(
+            row.txn_id,
+            "posted",
+            "ok",
+            erp_document_id=existing.id,
+            erp_document_number=existing.number,
+            erp_response={"id": existing.id, "number": existing.number, "found": True},
+        )
+        message = (
+            f"{kind.replace('_', ' ').capitalize()} {doc.source_id} is void in billing but "
+            f"posted in the ERP as {existing.number}; reverse it in the ERP."
+        )
+        store.open_exception(row.txn_id, "voided_after_posting", message)
+        report.count("found_posted")
+        report.problem(row.txn_id, "voided_after_posting", message)
+        return
+    if existing is not None and erp is not None:
+        erp.delete(kind, existing)  # our own draft of a document that no longer exists
+    store.record_attempt(row.txn_id, "skipped", "ok", message="voided in billing, not posted")
+    store.close_exceptions(row.txn_id, "voided in billing, nothing to post")
+    report.count("skipped")
 
 
 def _with_reversed_products(doc: CanonicalTransaction, ctx: PostingContext) -> CanonicalTransaction:
@@ -370,6 +417,10 @@ def _write(
     except _Refused as refused:
         store.fail_write(key, f"{refused.reason}: {refused.message}")
         raise
+    except ctx.fatal_errors as error:
+        # Not this document's fault (a revoked credential): stop the run, keep the lifecycle.
+        store.fail_write(key, f"{type(error).__name__}: {error}")
+        raise
     except ctx.permanent_errors as error:
         store.fail_write(key, str(error))
         raise _Refused("erp_rejected", _vendor_message(error), dead=True) from error
@@ -390,9 +441,8 @@ def _create_and_post(
     state = existing
     if state is not None and state.posted:
         return state
-    lines = len(document.lines)
-    if state is not None and state.line_count is not None and state.line_count != lines:
-        # A draft left by a run killed while adding lines: start it again.
+    if state is not None and state.total is not None and state.total != _amount(doc):
+        # Our draft of an older version of the document (a run died before posting it).
         erp.delete(kind, state)
         state = None
     if state is None:

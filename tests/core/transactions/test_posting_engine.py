@@ -1,0 +1,145 @@
+"""The posting engine against a real store and an in-memory ERP: what it does when the ERP
+already holds something (a run died) and when billing voided the document meanwhile."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from transaction_factories import credit_note, invoice, reference
+
+from sync_platform.store import Store, TransactionIn
+from sync_platform.transactions.erp_documents import ErpDocument
+from sync_platform.transactions.mappings import PostingConfig
+from sync_platform.transactions.model import CanonicalTransaction, TransactionKind
+from sync_platform.transactions.posting import ErpDocState, PostingContext, post_transactions
+from sync_platform.transactions.validation import ErpCustomerRef
+
+
+class RevokedToken(Exception):
+    pass
+
+
+class FakeErp:
+    """Documents by external number; counts what was created, posted and deleted."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, ErpDocState] = {}
+        self.created: list[str] = []
+        self.deleted: list[str] = []
+        self.fail_with: Exception | None = None
+
+    def find(self, kind: TransactionKind, numbers: Sequence[str]) -> dict[str, ErpDocState]:
+        return {n: self.docs[n] for n in numbers if n in self.docs}
+
+    def create(self, kind: TransactionKind, document: ErpDocument) -> ErpDocState:
+        if self.fail_with is not None:
+            raise self.fail_with
+        total = sum(line["quantity"] * line["unitPrice"] * 119 // 100 for line in document.lines)
+        state = ErpDocState(
+            id=f"doc-{len(self.created)}",
+            number=f"10300{len(self.created)}",
+            posted=False,
+            total=total,
+            external_number=document.external_number,
+        )
+        self.created.append(document.external_number)
+        self.docs[document.external_number] = state
+        return state
+
+    def post(self, kind: TransactionKind, state: ErpDocState) -> ErpDocState:
+        posted = replace(state, posted=True)
+        self.docs[state.external_number] = posted
+        return posted
+
+    def delete(self, kind: TransactionKind, state: ErpDocState) -> None:
+        self.deleted.append(state.external_number)
+        del self.docs[state.external_number]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+
+
+def context(**overrides: object) -> PostingContext:
+    values: dict[str, object] = {
+        "config": PostingConfig.load(),
+        "reference": reference(),
+        "customers": {"cus_1": ErpCustomerRef(number="C00001", id="guid-1")},
+        "mode": "live",
+        "invoice_postings": {"in_1": "doc-inv"},
+        "fatal_errors": (RevokedToken,),
+    }
+    return PostingContext(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def run(
+    store: Store, erp: FakeErp, doc: CanonicalTransaction, ctx: PostingContext | None = None
+) -> dict[str, int]:
+    store.receive_transactions([TransactionIn.from_canonical(doc)])
+    row = store.transaction(doc.txn_id)
+    assert row is not None
+    report = post_transactions(doc.kind, [(row, doc)], store, erp, ctx or context())
+    return dict(report.outcomes)
+
+
+def test_a_void_invoice_found_posted_in_the_erp_is_recorded_and_flagged(store: Store) -> None:
+    erp = FakeErp()
+    erp.docs["in_1"] = ErpDocState("doc-9", "103009", True, 47_362, external_number="in_1")
+
+    outcomes = run(store, erp, invoice(status="void"))
+
+    assert outcomes == {"found_posted": 1}
+    txn = store.transaction("billing:invoice:in_1")
+    assert txn is not None and (txn.stage, txn.erp_document_number) == ("posted", "103009")
+    [exception] = store.exceptions()
+    assert exception.reason_code == "voided_after_posting" and "103009" in exception.message
+    assert erp.created == []
+
+
+def test_a_void_invoice_with_our_draft_removes_the_draft(store: Store) -> None:
+    erp = FakeErp()
+    erp.docs["in_1"] = ErpDocState("doc-9", "103009", False, 47_362, external_number="in_1")
+
+    assert run(store, erp, invoice(status="void")) == {"skipped": 1}
+    assert erp.deleted == ["in_1"] and erp.docs == {}
+
+
+def test_a_void_credit_note_is_not_posted(store: Store) -> None:
+    erp = FakeErp()
+    assert run(store, erp, credit_note(status="void")) == {"skipped": 1}
+    assert erp.created == []
+
+
+def test_a_stale_draft_of_an_older_version_is_replaced(store: Store) -> None:
+    erp = FakeErp()
+    erp.docs["in_1"] = ErpDocState("doc-9", "103009", False, 1_000, external_number="in_1")
+
+    assert run(store, erp, invoice()) == {"posted": 1}
+    assert erp.deleted == ["in_1"] and erp.created == ["in_1"]
+    assert erp.docs["in_1"].posted and erp.docs["in_1"].total == 47_362
+
+
+def test_a_document_found_posted_with_another_total_is_kept_and_flagged(store: Store) -> None:
+    erp = FakeErp()
+    erp.docs["in_1"] = ErpDocState("doc-9", "103009", True, 1_000, external_number="in_1")
+
+    assert run(store, erp, invoice()) == {"found_posted": 1}
+    assert erp.created == []
+    [exception] = store.exceptions()
+    assert exception.reason_code == "changed_after_posting"
+    assert "1000" in exception.message and "47362" in exception.message
+
+
+def test_a_revoked_credential_stops_the_run_without_dead_lettering(store: Store) -> None:
+    erp = FakeErp()
+    erp.fail_with = RevokedToken("401 from the ERP")
+
+    with pytest.raises(RevokedToken):
+        run(store, erp, invoice())
+    txn = store.transaction("billing:invoice:in_1")
+    assert txn is not None and txn.stage == "validated"
+    assert store.exceptions() == []

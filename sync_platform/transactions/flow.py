@@ -27,6 +27,7 @@ from sync_platform.transactions.posting import (
     PostingContext,
     PostingReport,
     post_transactions,
+    reconcile_transactions,
 )
 from sync_platform.transactions.validation import ErpCustomerRef
 
@@ -36,6 +37,7 @@ MODEL_OF: dict[TransactionKind, type[CanonicalTransaction]] = {
     "credit_note": CanonicalCreditNote,
 }
 REJECTED = "rejected_"  # object type prefix of billing records we could not read
+UNASSIGNED = "unassigned_"  # ... and of those whose customer has no known region
 
 
 def day_window(day: date) -> tuple[datetime, datetime]:
@@ -83,6 +85,20 @@ def land(
             for r in rejected
         ),
     )
+    unassigned = [u for u in result.unassigned if u.business_date == day]
+    store.upsert_source_records(
+        "billing",
+        UNASSIGNED + kind,
+        (
+            SourceRecordIn(
+                record_id=u.source_id,
+                modified_at=datetime.combine(day, time(), tzinfo=UTC),
+                payload={"reason": u.reason, "billing_customer_id": u.billing_customer_id},
+                business_date=day,
+            )
+            for u in unassigned
+        ),
+    )
     return {
         "documents": len(records),
         "inserted": counts.inserted,
@@ -90,11 +106,11 @@ def land(
         "unchanged": counts.unchanged,
         "rejected": len(rejected),
         "rejected_preview": [{"id": r.source_id, "reason": r.reason} for r in rejected[:10]],
-        "unassigned": [
+        "unassigned": len(unassigned),
+        "unassigned_preview": [
             {"id": u.source_id, "customer": u.billing_customer_id, "reason": u.reason}
-            for u in result.unassigned
-            if u.business_date == day
-        ][:10],
+            for u in unassigned[:10]
+        ],
         "totals_by_currency": _totals(records),
     }
 
@@ -222,15 +238,24 @@ def _post_locked(
         context(invoice_postings(store, referred)),
         invoice_products=invoice_products(store, referred),
     )
-    return post_transactions(
+    report = post_transactions(
         kind, items, store, erp, ctx, replay=replay, replay_note=replay_note, progress=progress
     )
+    if erp is not None and ctx.mode == "live":
+        ids = [row.txn_id for row, _ in items]
+        posted = [
+            (row, MODEL_OF[kind].model_validate(row.payload))
+            for row in store.transactions(txn_ids=ids, stages=("posted",))
+        ]
+        reconcile_transactions(kind, posted, store, erp, report)
+    return report
 
 
 def report_metadata(report: PostingReport) -> dict[str, Any]:
     return {
         "mode_outcomes": dict(report.outcomes),
         "erp_writes": report.erp_writes,
+        "reconciled": report.reconciled,
         "exceptions_by_reason": dict(report.reasons),
         "posted_by_currency": dict(report.posted_totals),
         "problems": report.problems,

@@ -165,6 +165,7 @@ class PostingReport:
     posted_totals: Counter[str] = field(default_factory=Counter)  # currency → minor units
     posted_ids: list[str] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)  # first few, for metadata
+    reconciled: int = 0  # posted documents read back from the ERP and found as billed
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] += 1
@@ -532,3 +533,42 @@ def fail_unreachable(
         if stage is not None:
             _give_up_or_retry(row, stage, refused, store, max_attempts, report)
     return report
+
+
+def reconcile_transactions(
+    kind: TransactionKind,
+    items: Sequence[tuple[TransactionRow, CanonicalTransaction]],
+    store: LifecycleStore,
+    erp: ErpPoster,
+    report: PostingReport,
+) -> None:
+    """Read the posted documents back from the ERP: posted with billing's amount moves the
+    transaction to reconciled; gone or different opens an exception (never a rewrite)."""
+    if not items:
+        return
+    found = erp.find(kind, [doc.source_id for _, doc in items])
+    for row, doc in items:
+        state = found.get(doc.source_id)
+        if state is not None and state.posted and state.total in (None, _amount(doc)):
+            store.record_attempt(
+                row.txn_id,
+                "reconciled",
+                "ok",
+                erp_response={"id": state.id, "number": state.number, "total": state.total},
+            )
+            report.reconciled += 1
+            continue
+        reason = "erp_document_missing" if state is None else "changed_after_posting"
+        message = (
+            f"{ERP_OBJECT[kind]} {row.erp_document_number or row.erp_document_id} posted for "
+            f"{doc.source_id} "
+            + (
+                "is no longer in the ERP: it was removed outside the platform."
+                if state is None
+                else f"now shows {state.total} in the ERP where billing says {_amount(doc)} "
+                f"({doc.currency} minor units): it was changed outside the platform."
+            )
+            + " Nothing was rewritten; correct it in the ERP."
+        )
+        store.open_exception(row.txn_id, reason, message)
+        report.problem(row.txn_id, reason, message)

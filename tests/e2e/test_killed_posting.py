@@ -135,7 +135,7 @@ def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Pl
         for t in store.transactions(
             kind="invoice", region=region, business_date=date.fromisoformat(day)
         )
-        if t.stage == "posted"
+        if t.stage == "reconciled"
     }
     assert posted == set(numbers)
     assert {i.externalDocumentNumber for i in killed_state} <= posted
@@ -152,7 +152,7 @@ def test_two_runs_of_one_partition_at_once_post_each_invoice_once(setup: Platfor
     numbers = Counter(i.externalDocumentNumber for i in erp_invoices(setup, region))
     assert [n for n, c in numbers.items() if c > 1] == []
     posted = setup.store.transactions(
-        kind="invoice", region=region, business_date=date.fromisoformat(day), stages=("posted",)
+        kind="invoice", region=region, business_date=date.fromisoformat(day), stages=("reconciled",)
     )
     assert {t.source_id for t in posted} == set(numbers)
     assert len(numbers) >= count - 2  # all but those of customers the ERP does not hold

@@ -63,6 +63,9 @@ def test_every_valid_invoice_is_posted_once_with_equal_totals(platform: Platform
     assert valid, "the world should have postable invoices"
     assert {k for k, n in posted.items() if n > 1} == set(), "an invoice was posted twice"
     assert set(posted) == valid
+    # Each was read back from the ERP after posting and found as billed.
+    reconciled = platform.store.transactions(kind="invoice", stages=("reconciled",))
+    assert {t.source_id for t in reconciled} == valid
     erp_totals: Counter[str] = Counter()
     for doc in erp_documents(platform, "invoices"):
         assert doc.status != "Draft", f"{doc.externalDocumentNumber} left as a draft"
@@ -102,7 +105,7 @@ def test_every_settled_payment_of_a_posted_invoice_is_applied_once(platform: Pla
     charges = [c for c in platform.billing.list_charges() if c.status == "succeeded"]
     in_erp = billing_customers_in_erp(platform)
     applied = {
-        t.source_id: t for t in platform.store.transactions(kind="payment", stages=("posted",))
+        t.source_id: t for t in platform.store.transactions(kind="payment", stages=("reconciled",))
     }
     payments = {t.source_id: t for t in platform.store.transactions(kind="payment")}
     for charge in charges:
@@ -128,7 +131,7 @@ def test_every_settled_payment_of_a_posted_invoice_is_applied_once(platform: Pla
         )
         credited = sum(
             t.payload["total"]
-            for t in platform.store.transactions(kind="credit_note", stages=("posted",))
+            for t in platform.store.transactions(kind="credit_note", stages=("reconciled",))
             if t.payload["invoice_id"] == invoice.externalDocumentNumber
         )
         assert invoice.remainingAmount == max(invoice.totalAmountIncludingTax - paid - credited, 0)
@@ -203,8 +206,13 @@ def test_adding_the_missing_tax_mapping_and_replaying_posts_the_dutch_invoices(
         {"superseded by customer_not_in_erp"} if set(held) - postable else set()
     )
     attempts = platform.store.attempts(f"billing:invoice:{sorted(postable)[0]}")
-    assert [a.to_stage for a in attempts][-3:] == ["replayed", "validated", "posted"]
-    assert "test: NL21 mapped" in (attempts[-3].message or "")
+    assert [a.to_stage for a in attempts][-4:] == [
+        "replayed",
+        "validated",
+        "posted",
+        "reconciled",
+    ]
+    assert "test: NL21 mapped" in (attempts[-4].message or "")
     again = replay_exceptions(platform.erp, platform.store, selection, note="again")
     assert again["selected"] == 0  # nothing is open for that reason any more
     assert {d.externalDocumentNumber for d in erp_documents(platform, "invoices")} == posted

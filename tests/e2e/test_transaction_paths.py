@@ -410,8 +410,13 @@ def test_the_replay_job_posts_a_dead_lettered_invoice_recording_who_and_why(
     closed = platform.store.exceptions(status=None, txn_ids=[txn_id])[-1]
     assert closed.resolution == "posted after replay"
     attempts = platform.store.attempts(txn_id)
-    assert [a.to_stage for a in attempts][-3:] == ["replayed", "validated", "posted"]
-    assert attempts[-3].message == "replay by finance.ops@example.com: ERP back after the outage"
+    assert [a.to_stage for a in attempts][-4:] == [
+        "replayed",
+        "validated",
+        "posted",
+        "reconciled",
+    ]
+    assert attempts[-4].message == "replay by finance.ops@example.com: ERP back after the outage"
     source_id = txn_id.rsplit(":", 1)[1]
     numbers = Counter(d.externalDocumentNumber for d in erp_documents(platform, "invoices", "apac"))
     assert numbers[source_id] == 1 and max(numbers.values()) == 1

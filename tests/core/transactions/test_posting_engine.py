@@ -14,7 +14,13 @@ from sync_platform.store import Store, TransactionIn
 from sync_platform.transactions.erp_documents import ErpDocument
 from sync_platform.transactions.mappings import PostingConfig
 from sync_platform.transactions.model import CanonicalTransaction, TransactionKind
-from sync_platform.transactions.posting import ErpDocState, PostingContext, post_transactions
+from sync_platform.transactions.posting import (
+    ErpDocState,
+    PostingContext,
+    PostingReport,
+    post_transactions,
+    reconcile_transactions,
+)
 from sync_platform.transactions.validation import ErpCustomerRef
 
 
@@ -143,3 +149,23 @@ def test_a_revoked_credential_stops_the_run_without_dead_lettering(store: Store)
     txn = store.transaction("billing:invoice:in_1")
     assert txn is not None and txn.stage == "validated"
     assert store.exceptions() == []
+
+
+def test_reading_back_reconciles_what_is_as_billed_and_flags_what_is_not(store: Store) -> None:
+    erp = FakeErp()
+    for source_id in ("in_1", "in_2", "in_3"):
+        assert run(store, erp, invoice(source_id=source_id)) == {"posted": 1}
+    erp.docs["in_2"] = replace(erp.docs["in_2"], total=1)  # edited in the ERP
+    del erp.docs["in_3"]  # deleted in the ERP
+    rows = store.transactions(kind="invoice", stages=("posted",))
+    items = [(row, invoice(source_id=row.source_id)) for row in rows]
+    report = PostingReport("invoice")
+
+    reconcile_transactions("invoice", items, store, erp, report)
+
+    stages = {t.source_id: t.stage for t in store.transactions(kind="invoice")}
+    assert stages == {"in_1": "reconciled", "in_2": "posted", "in_3": "posted"}
+    reasons = {e.txn_id.rsplit(":", 1)[1]: e.reason_code for e in store.exceptions()}
+    assert reasons == {"in_2": "changed_after_posting", "in_3": "erp_document_missing"}
+    assert report.reconciled == 1
+    assert erp.created == ["in_1", "in_2", "in_3"]  # nothing was written again

@@ -197,9 +197,9 @@ def replay_command(args: argparse.Namespace) -> int:
     store = Store.open(args.store) if args.store else Store.from_env()
     try:
         groups = replay_candidates(store, selection)
-        count = sum(len(items) for items in groups.values())
-        for (kind, region), items in sorted(groups.items()):
-            print(f"{kind:<12} {region:<5} {len(items)} to replay")
+        count = sum(len(ids) for ids in groups.values())
+        for (kind, region), ids in sorted(groups.items()):
+            print(f"{kind:<12} {region:<5} {len(ids)} to replay")
         if args.dry_run or count == 0:
             print(f"{count} transactions match" + ("" if count else "; nothing to replay"))
             return 0

@@ -3,6 +3,7 @@ one Business Central company, over ``ErpResource``."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -202,6 +203,7 @@ WORKFLOW_OF: dict[TransactionKind, Workflow] = {
 }
 # Replays run invoices first: payments and credit notes wait for their invoice's posting.
 REPLAY_ORDER: tuple[TransactionKind, ...] = ("invoice", "credit_note", "payment")
+REPLAY_CHUNK = 1_000  # transactions loaded and posted at a time
 
 
 def gateway_for(erp: ErpResource, config: PostingConfig, region: str) -> ErpPostingGateway:
@@ -282,13 +284,19 @@ def replay_exceptions(
     groups = flow.replay_candidates(store, selection)
     results: dict[str, Any] = {}
     for kind in REPLAY_ORDER:
-        for (group_kind, region), items in sorted(groups.items()):
-            if group_kind == kind:
-                results[f"{kind}/{region}"] = post_documents(
+        for (group_kind, region), txn_ids in sorted(groups.items()):
+            if group_kind != kind:
+                continue
+            outcomes: Counter[str] = Counter()
+            for start in range(0, len(txn_ids), REPLAY_CHUNK):
+                items = flow.load_items(store, txn_ids[start : start + REPLAY_CHUNK])
+                metadata = post_documents(
                     erp, store, kind, region, items, replay_note=note, log=log
                 )
+                outcomes.update(metadata["mode_outcomes"])
+            results[f"{kind}/{region}"] = {"mode_outcomes": dict(outcomes)}
     return {
-        "selected": sum(len(items) for items in groups.values()),
+        "selected": sum(len(ids) for ids in groups.values()),
         "groups": results,
         "still_open": store.open_exception_counts(region=selection.region),
     }

@@ -176,6 +176,26 @@ def invoice_postings(store: Store, invoice_ids: Iterable[str]) -> dict[str, str]
     }
 
 
+def invoice_credit(store: Store, invoice_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Billing invoice id → (its total, the total of credit notes already posted against it),
+    so that no invoice is reversed for more than it was."""
+    wanted = {str(i) for i in invoice_ids}
+    if not wanted:
+        return {}
+    invoice_rows = store.transactions(
+        kind="invoice", txn_ids=sorted(f"billing:invoice:{i}" for i in wanted)
+    )
+    credited: dict[str, int] = {}
+    for row in store.iter_transactions(kind="credit_note", stages=IN_ERP):
+        invoice_id = row.payload.get("invoice_id")
+        if invoice_id in wanted:
+            credited[invoice_id] = credited.get(invoice_id, 0) + int(row.payload["total"])
+    return {
+        row.source_id: (int(row.payload["total"]), credited.get(row.source_id, 0))
+        for row in invoice_rows
+    }
+
+
 def invoice_products(store: Store, invoice_ids: Iterable[str]) -> dict[str, str]:
     """Billing invoice id → its product, for invoices that sell exactly one product."""
     wanted = sorted({f"billing:invoice:{i}" for i in invoice_ids})
@@ -237,6 +257,7 @@ def _post_locked(
     ctx = replace(
         context(invoice_postings(store, referred)),
         invoice_products=invoice_products(store, referred),
+        invoice_credit=invoice_credit(store, referred) if kind == "credit_note" else {},
     )
     report = post_transactions(
         kind, items, store, erp, ctx, replay=replay, replay_note=replay_note, progress=progress
@@ -279,21 +300,28 @@ class ReplaySelection:
 
 def replay_candidates(
     store: Store, selection: ReplaySelection
-) -> dict[tuple[TransactionKind, str], list[tuple[Transaction, CanonicalTransaction]]]:
-    """Open exceptions matching the selection, their transactions grouped by kind and region."""
-    exceptions = store.exceptions(
+) -> dict[tuple[TransactionKind, str], list[str]]:
+    """The transactions of the open exceptions matching the selection, by kind and region
+    (ids only: a replay loads them a chunk at a time)."""
+    groups: dict[tuple[TransactionKind, str], list[str]] = {}
+    for exception in store.exceptions(
         status="open",
         reason_code=selection.reason,
         region=selection.region,
         opened_since=selection.since,
-    )
-    rows = store.transactions(txn_ids=[e.txn_id for e in exceptions]) if exceptions else []
-    groups: dict[tuple[TransactionKind, str], list[tuple[Transaction, CanonicalTransaction]]] = {}
-    for row in rows:
-        kind: TransactionKind = row.kind  # type: ignore[assignment]
-        doc = MODEL_OF[kind].model_validate(row.payload)
-        groups.setdefault((kind, row.region), []).append((row, doc))
+    ):
+        kind: TransactionKind = exception.kind  # type: ignore[assignment]
+        groups.setdefault((kind, exception.region), []).append(exception.txn_id)
     return groups
+
+
+def load_items(
+    store: Store, txn_ids: Sequence[str]
+) -> list[tuple[Transaction, CanonicalTransaction]]:
+    return [
+        (row, MODEL_OF[row.kind].model_validate(row.payload))  # type: ignore[index]
+        for row in store.transactions(txn_ids=txn_ids)
+    ]
 
 
 def customer_refs(

@@ -152,6 +152,8 @@ class PostingContext:
     # billing invoice id → the one product it sells: where a credit note's own lines
     # name no product ("custom" credit lines), they reverse that product's revenue
     invoice_products: Mapping[str, str] = field(default_factory=dict)
+    # billing invoice id → (its total, what posted credit memos already reverse of it)
+    invoice_credit: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     permanent_errors: tuple[type[Exception], ...] = ()  # the ERP refused: do not retry as is
     transient_errors: tuple[type[Exception], ...] = ()  # may succeed on a later run
     fatal_errors: tuple[type[Exception], ...] = ()  # stop the run: no document is at fault
@@ -361,8 +363,15 @@ def _validate(doc: CanonicalTransaction, ctx: PostingContext) -> list[Failure]:
     if isinstance(doc, CanonicalPayment):
         posted = doc.invoice_id is None or doc.invoice_id in ctx.invoice_postings
         return validate_payment(doc, ctx.config, ctx.reference, customer, posted)
+    total, credited = ctx.invoice_credit.get(doc.invoice_id, (None, 0))
     return validate_credit_note(
-        doc, ctx.config, ctx.reference, customer, doc.invoice_id in ctx.invoice_postings
+        doc,
+        ctx.config,
+        ctx.reference,
+        customer,
+        doc.invoice_id in ctx.invoice_postings,
+        already_credited=credited,
+        invoice_total=total,
     )
 
 

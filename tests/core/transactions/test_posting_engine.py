@@ -169,3 +169,14 @@ def test_reading_back_reconciles_what_is_as_billed_and_flags_what_is_not(store: 
     assert reasons == {"in_2": "changed_after_posting", "in_3": "erp_document_missing"}
     assert report.reconciled == 1
     assert erp.created == ["in_1", "in_2", "in_3"]  # nothing was written again
+
+
+def test_a_credit_note_beyond_what_is_left_of_its_invoice_is_held(store: Store) -> None:
+    erp = FakeErp()
+    note = credit_note()  # credits 11,841 of invoice in_1
+    ctx = context(invoice_credit={"in_1": (47_362, 40_000)})
+
+    assert run(store, erp, note, ctx) == {"dead_lettered": 1}
+    [exception] = store.exceptions()
+    assert exception.reason_code == "exceeds_invoice" and "40000" in exception.message
+    assert erp.created == []

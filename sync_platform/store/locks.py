@@ -52,7 +52,9 @@ def _lock(engine: Engine, name: str) -> Iterator[None]:
 
 @contextmanager
 def _advisory(engine: Engine, name: str) -> Iterator[None]:
-    key = _key64(name)
+    # Advisory locks are per database: the schema in use (search_path) is part of the key.
+    url = engine.url
+    key = _key64(f"{url.database}|{url.query.get('options', '')}|{name}")
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
         conn.commit()

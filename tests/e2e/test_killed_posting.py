@@ -141,7 +141,16 @@ def test_a_run_killed_while_posting_then_rerun_posts_each_invoice_once(setup: Pl
     assert {i.externalDocumentNumber for i in killed_state} <= posted
 
 
-def test_two_runs_of_one_partition_at_once_post_each_invoice_once(setup: Platform) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_runs_of_one_partition_at_once_post_each_invoice_once(
+    request: pytest.FixtureRequest, tmp_path: Path, database: str
+) -> None:
+    store_url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    with running_platform(tmp_path, world=150, store_url=store_url) as setup:
+        two_runs_at_once(setup)
+
+
+def two_runs_at_once(setup: Platform) -> None:
     setup.sync_customers()
     day, region, count = busiest_partition(setup)
     setup.sandboxes["erp"].set_faults(latency_ms=40)

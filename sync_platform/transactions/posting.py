@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sync_platform.customers.erp_sync import Ledger
 from sync_platform.hashing import content_hash
 from sync_platform.settings import Mode
 from sync_platform.transactions import erp_documents
@@ -98,8 +99,9 @@ class TransactionRow(Protocol):
     def erp_document_number(self) -> str | None: ...
 
 
-class LifecycleStore(Protocol):
-    """The store operations posting needs (``sync_platform.store.Store``)."""
+class LifecycleStore(Ledger, Protocol):
+    """The store operations posting needs (``sync_platform.store.Store``): the write ledger
+    and the transaction lifecycle."""
 
     def record_attempt(
         self,
@@ -118,17 +120,6 @@ class LifecycleStore(Protocol):
 
     def close_exceptions(self, txn_id: str, resolution: str) -> int: ...
 
-    def begin_write(
-        self,
-        key: str,
-        system: str,
-        object_type: str,
-        operation: str,
-        source_version: str,
-        correlation_id: str,
-        payload_hash: str,
-    ) -> Any: ...
-
     def record_posted(
         self,
         txn_id: str,
@@ -137,8 +128,6 @@ class LifecycleStore(Protocol):
         erp_document_number: str | None,
         response: Any,
     ) -> Any: ...
-
-    def fail_write(self, key: str, error: str) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,8 @@ read_only region extracts and validates and neither plans nor writes."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +13,16 @@ import httpx
 import pytest
 import yaml
 from dagster import DagsterInstance, materialize
+from e2e_platform import running_platform
 from sqlalchemy import select
 
 from assets.checks.customers import customer_checks
 from assets.customers import customer_assets
 from assets.partitions import REGIONS
-from resources.billing import BillingResource
-from resources.crm import CrmResource
 from resources.erp import ErpResource
-from resources.store import StoreResource
-from sandboxes.kit.server import RunningSandbox, SandboxConfig, running_sandbox
+from sandboxes.kit.server import RunningSandbox
 from sync_platform.customers import region_flow
-from sync_platform.settings import REPO_CONFIG, Mode
+from sync_platform.settings import Mode
 from sync_platform.store import Store
 from sync_platform.store.schema import write_ledger
 
@@ -133,35 +128,9 @@ def canonical_id_of(idempotency_key: str) -> str:
 
 
 @pytest.fixture
-def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
-    config_dir = tmp_path / "config"
-    shutil.copytree(REPO_CONFIG, config_dir)
-    monkeypatch.setenv("SYNC_CONFIG_DIR", str(config_dir))
-    with ExitStack() as stack:
-        sandboxes = {
-            kind: stack.enter_context(
-                running_sandbox(
-                    SandboxConfig(
-                        kind=kind, state_dir=tmp_path, customers=WORLD, anchor=date(2026, 11, 1)
-                    )
-                )
-            )
-            for kind in ("billing", "crm", "erp")
-        }
-        resources = {
-            "billing": BillingResource(
-                base_url=sandboxes["billing"].base_url, api_key=sandboxes["billing"].api_key
-            ),
-            "crm": CrmResource(
-                base_url=sandboxes["crm"].base_url, access_token=sandboxes["crm"].api_key
-            ),
-            "erp": ErpResource(
-                base_url=sandboxes["erp"].base_url, access_token=sandboxes["erp"].api_key
-            ),
-            "store": StoreResource(url=f"sqlite:///{tmp_path / 'store.sqlite3'}"),
-        }
-        yield Platform(sandboxes, resources, DagsterInstance.ephemeral(), config_dir)
-        resources["store"].store.close()
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    with running_platform(tmp_path, WORLD) as base:
+        yield Platform(base.sandboxes, base.resources, base.instance, base.config_dir)
 
 
 def test_each_region_runs_in_its_own_mode(platform: Platform) -> None:

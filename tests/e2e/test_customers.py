@@ -4,7 +4,6 @@ with the integration store on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -13,15 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from dagster import DagsterInstance, materialize
+from e2e_platform import running_platform
 
 from assets.checks.customers import customer_checks
 from assets.customers import customer_assets
 from assets.partitions import REGIONS
-from resources.billing import BillingResource
-from resources.crm import CrmResource
 from resources.erp import ErpResource
-from resources.store import StoreResource
-from sandboxes.kit.server import RunningSandbox, SandboxConfig, running_sandbox
+from sandboxes.kit.server import RunningSandbox
 from sandboxes.kit.world import build_world
 from sync_platform.cli import main as cli
 from sync_platform.customers import region_flow
@@ -78,31 +75,8 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
         if request.param == "sqlite"
         else request.getfixturevalue("postgres_url")
     )
-    with ExitStack() as stack:
-        sandboxes = {
-            kind: stack.enter_context(
-                running_sandbox(
-                    SandboxConfig(
-                        kind=kind, state_dir=tmp_path, customers=WORLD, anchor=date(2026, 11, 1)
-                    )
-                )
-            )
-            for kind in ("billing", "crm", "erp")
-        }
-        resources = {
-            "billing": BillingResource(
-                base_url=sandboxes["billing"].base_url, api_key=sandboxes["billing"].api_key
-            ),
-            "crm": CrmResource(
-                base_url=sandboxes["crm"].base_url, access_token=sandboxes["crm"].api_key
-            ),
-            "erp": ErpResource(
-                base_url=sandboxes["erp"].base_url, access_token=sandboxes["erp"].api_key
-            ),
-            "store": StoreResource(url=url),
-        }
-        yield Platform(sandboxes, resources, url, DagsterInstance.ephemeral())
-        resources["store"].store.close()
+    with running_platform(tmp_path, WORLD, store_url=url) as base:
+        yield Platform(base.sandboxes, base.resources, url, base.instance)
 
 
 def erp_customer(platform: Platform, region: str, number: str) -> dict[str, Any] | None:

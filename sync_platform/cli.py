@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where sandbox state and the Dagster instance live (kept across starts)",
     )
     up.add_argument("--dagster-port", type=_port, default=3000, help="Dagster UI port")
+    up.add_argument(
+        "--gateway-port", type=_port, default=launcher.GATEWAY_PORT, help="webhook gateway port"
+    )
     _add_port_options(up)
     _add_sandbox_options(up)
 
@@ -117,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", default=None, help="store URL (default: $SYNC_STORE_URL or the local file)"
     )
 
+    gateway = commands.add_parser(
+        "gateway",
+        help="receive billing and CRM webhooks into the store's inbox "
+        "(secrets from $SYNC_BILLING_WEBHOOK_SECRETS and $SYNC_CRM_APP_SECRET)",
+    )
+    gateway.add_argument("--host", default=None, help="default: $SYNC_GATEWAY_HOST or 127.0.0.1")
+    gateway.add_argument(
+        "--port", type=_port, default=None, help="default: $SYNC_GATEWAY_PORT or 12110"
+    )
+
     sandbox = commands.add_parser("sandbox", help="vendor sandboxes (Stripe, HubSpot, BC shapes)")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
     run = sandbox_commands.add_parser("run", help="run one sandbox in the foreground")
@@ -127,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox_options(run)
     all_up = sandbox_commands.add_parser("up", help="run all three sandboxes")
     all_up.add_argument("--state", type=Path, default=Path(".sync-platform/sandboxes"))
+    for kind in ("billing", "crm"):
+        all_up.add_argument(
+            f"--{kind}-webhook-url", default=None, help=f"register this URL for {kind} webhooks"
+        )
     _add_port_options(all_up)
     _add_sandbox_options(all_up)
     return parser
@@ -146,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return approvals_command(args)
         if args.command == "replay":
             return replay_command(args)
+        if args.command == "gateway":
+            return launcher.run_gateway(args)
         if args.sandbox_command == "run":
             return launcher.run_one(args)
         return launcher.run_all(args)

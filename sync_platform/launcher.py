@@ -1,4 +1,5 @@
-"""Starting things: one sandbox, all three, or the whole platform (sandboxes + ``dagster dev``).
+"""Starting things: one sandbox, all three, the webhook gateway, or the whole platform
+(gateway + sandboxes + ``dagster dev``).
 
 The sandboxes are development tools; only these launch commands load them, never the code
 location itself.
@@ -20,9 +21,25 @@ from types import FrameType
 
 import httpx
 
-from sandboxes.kit.server import DEFAULT_API_KEYS, DEFAULT_PORTS, SANDBOX_KINDS, SandboxConfig
+from sandboxes.kit.server import (
+    DEFAULT_API_KEYS,
+    DEFAULT_PORTS,
+    DEFAULT_WEBHOOK_SECRETS,
+    SANDBOX_KINDS,
+    SandboxConfig,
+)
+from sync_platform.gateway.settings import DEFAULT_PORT as GATEWAY_PORT
 
-__all__ = ["DEFAULT_PORTS", "SANDBOX_KINDS", "LaunchError", "run_all", "run_one", "up"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "GATEWAY_PORT",
+    "SANDBOX_KINDS",
+    "LaunchError",
+    "run_all",
+    "run_gateway",
+    "run_one",
+    "up",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STOP_GRACE_SECONDS = 30.0
@@ -48,7 +65,8 @@ def _config(args: argparse.Namespace, kind: str, port: int, state: Path) -> Sand
         seed=args.seed,
         customers=args.customers,
         faults=faults,
-        webhook_url=getattr(args, "webhook_url", None),
+        webhook_url=getattr(args, f"{kind}_webhook_url", None)
+        or getattr(args, "webhook_url", None),
     )
 
 
@@ -114,12 +132,44 @@ async def _serve_all(configs: Sequence[SandboxConfig]) -> None:
     await asyncio.gather(*tasks)
 
 
+# -- the webhook gateway -----------------------------------------------------------------------
+def run_gateway(args: argparse.Namespace) -> int:
+    """Serve the gateway in the foreground until interrupted."""
+    import logging
+
+    import uvicorn
+
+    from sync_platform.gateway.app import create_gateway
+    from sync_platform.gateway.settings import GatewayConfigError, GatewaySettings
+    from sync_platform.store import Store
+
+    try:
+        settings = GatewaySettings.from_env()
+    except GatewayConfigError as exc:
+        raise LaunchError(str(exc)) from None
+    host = args.host or settings.host
+    port = args.port or settings.port
+    _ensure_port_free(host, port, "gateway")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    store = Store.open(settings.store_url) if settings.store_url else Store.from_env()
+    try:
+        print(
+            f"gateway           http://{host}:{port}  POST /webhooks/billing, /webhooks/crm",
+            flush=True,
+        )
+        uvicorn.run(create_gateway(store, settings), host=host, port=port, log_level="warning")
+    finally:
+        store.close()
+    return 0
+
+
 # -- the whole platform ------------------------------------------------------------------------
 def up(args: argparse.Namespace) -> int:
     home: Path = args.home.resolve()
     ports: dict[str, int] = {kind: getattr(args, f"{kind}_port") for kind in SANDBOX_KINDS}
     for kind, port in ports.items():
         _ensure_port_free(args.host, port, f"{kind} sandbox")
+    _ensure_port_free(args.host, args.gateway_port, "gateway")
     _ensure_port_free("127.0.0.1", args.dagster_port, "Dagster UI")
     dagster_home = _prepare_dagster_home(home / "dagster_home")
     env = {
@@ -127,6 +177,11 @@ def up(args: argparse.Namespace) -> int:
         **platform_environment(args.host, ports, home),
         "DAGSTER_HOME": str(dagster_home),
     }
+    gateway = f"http://{args.host}:{args.gateway_port}"
+    gateway_cmd = [
+        *[sys.executable, "-m", "sync_platform.cli", "gateway"],
+        *["--host", args.host, "--port", str(args.gateway_port)],
+    ]
 
     sandbox_cmd = [
         sys.executable,
@@ -143,13 +198,21 @@ def up(args: argparse.Namespace) -> int:
         "--host",
         args.host,
         *[f"--{kind}-port={port}" for kind, port in ports.items()],
+        f"--billing-webhook-url={gateway}/webhooks/billing",
+        f"--crm-webhook-url={gateway}/webhooks/crm",
     ]
     if args.faults:
         sandbox_cmd.append(f"--faults={args.faults}")
     children = _Children()
     try:
+        # The gateway first, so that no webhook a sandbox sends finds nobody listening.
+        children.start("gateway", gateway_cmd, env)
+        _wait_healthy({"gateway": f"{gateway}/healthz"}, children)
         children.start("sandboxes", sandbox_cmd, env)
-        _wait_healthy(args.host, ports, children)
+        _wait_healthy(
+            {kind: f"http://{args.host}:{port}/_sandbox/health" for kind, port in ports.items()},
+            children,
+        )
         children.start("dagster", _dagster_command(args.dagster_port), env, cwd=_dagster_cwd())
         print(
             f"Dagster UI  http://127.0.0.1:{args.dagster_port}  (DAGSTER_HOME={dagster_home})",
@@ -171,6 +234,9 @@ def platform_environment(host: str, ports: dict[str, int], home: Path) -> dict[s
         "SYNC_CRM_ACCESS_TOKEN": DEFAULT_API_KEYS["crm"],
         "SYNC_ERP_URL": f"http://{host}:{ports['erp']}",
         "SYNC_ERP_ACCESS_TOKEN": DEFAULT_API_KEYS["erp"],
+        # What the sandboxes sign their webhooks with, for the gateway to check.
+        "SYNC_BILLING_WEBHOOK_SECRETS": DEFAULT_WEBHOOK_SECRETS["billing"],
+        "SYNC_CRM_APP_SECRET": DEFAULT_WEBHOOK_SECRETS["crm"],
     }
 
 
@@ -198,19 +264,19 @@ def _dagster_cwd() -> Path:
     return REPO_ROOT if (REPO_ROOT / "workspace.yaml").exists() else Path.cwd()
 
 
-def _wait_healthy(host: str, ports: dict[str, int], children: _Children) -> None:
+def _wait_healthy(health_urls: dict[str, str], children: _Children) -> None:
     deadline = time.monotonic() + 300  # seeding a large world takes a while
-    pending = dict(ports)
+    pending = dict(health_urls)
     while pending:
         children.raise_if_exited()
-        for kind, port in list(pending.items()):
+        for name, url in list(pending.items()):
             try:
-                if httpx.get(f"http://{host}:{port}/_sandbox/health", timeout=2).is_success:
-                    del pending[kind]
+                if httpx.get(url, timeout=2).is_success:
+                    del pending[name]
             except httpx.HTTPError:
                 pass
         if time.monotonic() > deadline:
-            raise LaunchError(f"sandboxes {sorted(pending)} did not become healthy in 300 s")
+            raise LaunchError(f"{sorted(pending)} did not become healthy in 300 s")
         time.sleep(0.2)
 
 

@@ -1,6 +1,6 @@
 """The integration store: source snapshots, cross-references, canonical customers, conflicts,
-reviews, the write ledger and financial transactions with their attempts and exceptions, on
-SQLite or PostgreSQL under Alembic migrations."""
+reviews, the write ledger, financial transactions with their attempts and exceptions, and the
+webhook inbox, on SQLite or PostgreSQL under Alembic migrations."""
 
 from sync_platform.hashing import content_hash
 from sync_platform.store.canonical import CanonicalRow, SaveCounts
@@ -16,6 +16,7 @@ from sync_platform.store.errors import (
     TransactionNotFound,
     UnknownCanonicalId,
 )
+from sync_platform.store.inbox import InboxEvent, InboxEventIn, LandCounts, Rejection
 from sync_platform.store.ledger import LedgerEntry
 from sync_platform.store.reviews import Review
 from sync_platform.store.sources import SourceRecord, SourceRecordIn, UpsertCounts
@@ -33,11 +34,15 @@ __all__ = [
     "ConflictIn",
     "CustomerXref",
     "DuplicateExternalId",
+    "InboxEvent",
+    "InboxEventIn",
     "InvalidTransition",
+    "LandCounts",
     "LedgerEntry",
     "LedgerError",
     "NaiveDatetimeError",
     "ReceiveCounts",
+    "Rejection",
     "Review",
     "ReviewError",
     "ReviewNotFound",

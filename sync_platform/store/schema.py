@@ -37,6 +37,16 @@ CONFLICT_STATUSES = ("open", "resolved")
 WRITE_STATUSES = ("pending", "succeeded", "failed")
 ATTEMPT_OUTCOMES = ("ok", "error", "waiting")
 EXCEPTION_STATUSES = ("open", "closed")
+INBOX_SOURCES = ("billing", "crm")
+INBOX_STATUSES = ("pending", "processed", "ignored")
+REJECTION_REASONS = (
+    "bad_signature",
+    "stale_timestamp",
+    "malformed",
+    "too_large",
+    "unknown_source",
+    "missing_signature",
+)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -237,4 +247,44 @@ transaction_exceptions = Table(
     ),
     Index(None, "status", "reason_code", "region"),
     Index(None, "txn_id"),
+)
+
+# Webhook events as received, verified and deduplicated by (source, event_id); sensors read
+# the pending ones in id order and mark them once a run has taken them.
+inbox_events = Table(
+    "inbox_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("event_type", String(128), nullable=False),
+    Column("object_id", String(255)),
+    Column("object_type", String(64)),
+    Column("occurred_at", UtcDateTime),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("processed_at", UtcDateTime),
+    Column("run_key", String(255)),
+    UniqueConstraint("source", "event_id"),
+    CheckConstraint(_one_of("source", INBOX_SOURCES), name="source"),
+    CheckConstraint(_one_of("status", INBOX_STATUSES), name="status"),
+    Index(None, "status", "source", "id"),
+)
+
+# Requests the gateway refused: why, from where, and a hash of the body, never the body or
+# anything secret. body_sha256 is NULL when the body was too large to read in full.
+webhook_rejections = Table(
+    "webhook_rejections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("reason_code", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("remote", String(255)),
+    Column("body_sha256", String(64)),
+    Column("body_bytes", Integer, nullable=False),
+    CheckConstraint(_one_of("reason_code", REJECTION_REASONS), name="reason_code"),
+    Index(None, "source", "received_at"),
 )

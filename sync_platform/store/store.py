@@ -8,12 +8,13 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from sync_platform.store import (
     canonical,
     conflicts,
+    inbox,
     ledger,
     locks,
     reviews,
@@ -27,6 +28,7 @@ from sync_platform.store.columns import require_aware, utc_now
 from sync_platform.store.conflicts import Conflict, ConflictCounts, ConflictIn
 from sync_platform.store.dialect import create_store_engine
 from sync_platform.store.errors import UnknownCanonicalId
+from sync_platform.store.inbox import InboxEvent, InboxEventIn, LandCounts, Rejection
 from sync_platform.store.ledger import LedgerEntry, WriteIntent
 from sync_platform.store.reviews import Review
 from sync_platform.store.sources import SourceRecord, SourceRecordIn, UpsertCounts
@@ -83,6 +85,11 @@ class Store:
 
     def _now(self) -> datetime:
         return require_aware(self._clock())
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self._engine.connect() as conn:
+            conn.execute(select(1))
 
     # -- source snapshots ---------------------------------------------------------------
 
@@ -260,6 +267,65 @@ class Store:
         can be recognised and ignored."""
         with self._engine.begin() as conn:
             return ledger.last_written_hash(conn, system, object_type, object_id)
+
+    # -- webhook inbox ------------------------------------------------------------------
+
+    def land_events(self, source: str, events: Sequence[InboxEventIn]) -> LandCounts:
+        """Store verified webhook events in one transaction, ignoring any whose
+        (source, event id) is already there; when this returns they are committed."""
+        inbox.require_source(source)
+        with self._engine.begin() as conn:
+            return inbox.land(conn, source, events, self._now())
+
+    def pending_events(
+        self, source: str | None = None, after_id: int = 0, limit: int = 1000
+    ) -> list[InboxEvent]:
+        """Pending events with an id above ``after_id``, oldest first."""
+        with self._engine.begin() as conn:
+            return inbox.pending(conn, source, after_id, limit)
+
+    def mark_events(self, ids: Iterable[int], status: str, run_key: str | None = None) -> int:
+        """Mark pending events ``processed`` or ``ignored`` (by the run ``run_key``);
+        returns how many were still pending and moved."""
+        now = self._now()
+        moved = 0
+        for chunk in batched(sorted(set(ids)), BATCH_SIZE):
+            with self._engine.begin() as conn:
+                moved += inbox.mark(conn, chunk, status, run_key, now)
+        return moved
+
+    def record_rejection(
+        self,
+        source: str,
+        reason_code: str,
+        detail: str,
+        *,
+        remote: str | None = None,
+        body_sha256: str | None = None,
+        body_bytes: int = 0,
+    ) -> Rejection:
+        """Record a refused webhook request; ``detail`` must hold no secret and no body."""
+        with self._engine.begin() as conn:
+            return inbox.record_rejection(
+                conn, source, reason_code, detail, remote, body_sha256, body_bytes, self._now()
+            )
+
+    def rejections(
+        self,
+        *,
+        source: str | None = None,
+        reason_code: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Rejection]:
+        """Recorded rejections, newest first."""
+        with self._engine.begin() as conn:
+            return inbox.list_rejections(conn, source, reason_code, since, limit)
+
+    def inbox_counts(self) -> dict[str, dict[str, int]]:
+        """Events per source and status, e.g. ``{"billing": {"pending": 3, ...}, ...}``."""
+        with self._engine.begin() as conn:
+            return inbox.counts(conn)
 
     # -- financial transactions ---------------------------------------------------------
 

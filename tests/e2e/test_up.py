@@ -1,5 +1,6 @@
-"""``sync-platform up``: one command brings up the sandboxes and the Dagster UI with the code
-location loaded; Ctrl-C stops everything; a second start keeps the sandboxes' state."""
+"""``sync-platform up``: one command brings up the gateway, the sandboxes and the Dagster UI
+with the code location loaded; the sandboxes' webhooks land in the inbox through the gateway;
+Ctrl-C stops everything; a second start keeps the sandboxes' state."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from sandboxes.kit.server import DEFAULT_API_KEYS, free_port
+from sync_platform.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +42,8 @@ def platform(home: Path, ports: dict[str, int], log: Path) -> Iterator[subproces
         "40",
         "--dagster-port",
         str(ports["dagster"]),
+        "--gateway-port",
+        str(ports["gateway"]),
         *[f"--{kind}-port={ports[kind]}" for kind in ("billing", "crm", "erp")],
     ]
     with log.open("ab") as out:
@@ -90,8 +94,21 @@ def port_is_free(port: int) -> bool:
     return False
 
 
+def customer_landed_in_inbox(store_file: Path, customer_id: str) -> bool:
+    store = Store.open(f"sqlite:///{store_file}")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(e.object_id == customer_id for e in store.pending_events(source="billing")):
+                return True
+            time.sleep(0.2)
+        return False
+    finally:
+        store.close()
+
+
 def test_up_serves_the_code_location_stops_cleanly_and_keeps_state(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("billing", "crm", "erp", "dagster")}
+    ports = {name: free_port() for name in ("billing", "crm", "erp", "gateway", "dagster")}
     log = tmp_path / "up.log"
     billing_auth = {"Authorization": f"Bearer {DEFAULT_API_KEYS['billing']}"}
 
@@ -106,6 +123,8 @@ def test_up_serves_the_code_location_stops_cleanly_and_keeps_state(tmp_path: Pat
         )
         assert created.status_code == 200, created.text
         customer_id = created.json()["id"]
+        assert httpx.get(f"http://127.0.0.1:{ports['gateway']}/healthz").status_code == 200
+        assert customer_landed_in_inbox(tmp_path / "home" / "store.sqlite3", customer_id)
         assert stop(proc, log) == 0
     for name, port in ports.items():
         assert port_is_free(port), f"{name} still listening on {port} after Ctrl-C"

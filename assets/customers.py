@@ -22,6 +22,7 @@ from resources.errors import PreconditionFailed
 from resources.store import StoreResource
 from sync_platform.customers import region_flow
 from sync_platform.customers.erp_parent import PARENT_DIMENSION, PARENT_DIMENSION_VALUES
+from sync_platform.inbox_routing import INBOX_RUN_TAG
 from sync_platform.store import SourceRecordIn, Store
 
 GROUP = "customers"
@@ -37,6 +38,18 @@ def _snapshot(
         "unchanged": counts.unchanged,
         "stale": counts.stale,
     }
+
+
+def _take_inbox(
+    context: AssetExecutionContext, store: StoreResource, source: str
+) -> dict[str, int]:
+    """In a run of the landing sensor: mark its ``source`` events processed, since the whole
+    region was just read again (a customer run is not incremental yet)."""
+    run_key = context.run.tags.get(INBOX_RUN_TAG)
+    if run_key is None:
+        return {}
+    ids = [e.id for e in store.store.run_events(run_key) if e.source == source]
+    return {"inbox_events": store.store.mark_events(ids, "processed", run_key)}
 
 
 def _record(
@@ -98,7 +111,9 @@ def crm_contacts(
         region,
         (_record(c.id, c.updatedAt, c.model_dump(mode="json"), region) for c in contacts),
     )
-    return MaterializeResult(metadata={"contacts": len(contacts), **counts})
+    return MaterializeResult(
+        metadata={"contacts": len(contacts), **counts, **_take_inbox(context, store, "crm")}
+    )
 
 
 @asset(
@@ -125,7 +140,9 @@ def billing_customers(
         region,
         (_record(c.id, c.created, c.model_dump(mode="json"), region) for c in customers),
     )
-    return MaterializeResult(metadata={"customers": len(customers), **counts})
+    return MaterializeResult(
+        metadata={"customers": len(customers), **counts, **_take_inbox(context, store, "billing")}
+    )
 
 
 @asset(

@@ -18,17 +18,26 @@ from dagster import (
     asset,
 )
 
+from assets.inbox_lookups import billing_region_lookup, inbox_lookups
 from assets.partitions import date_region_partitions
 from resources.billing import BillingResource
 from resources.erp import ErpResource
 from resources.store import StoreResource
-from sync_platform.customers.region_flow import billing_region
+from sync_platform.inbox_routing import (
+    INBOX_RUN_TAG,
+    TransactionTarget,
+    objects_of_kind,
+    route,
+)
 from sync_platform.settings import Workflow
 from sync_platform.transactions import flow
 from sync_platform.transactions.billing_extract import (
     extract_credit_notes,
+    extract_credit_notes_by_id,
     extract_invoices,
+    extract_invoices_by_id,
     extract_payments,
+    extract_payments_by_id,
 )
 from sync_platform.transactions.erp_gateway import post_documents
 from sync_platform.transactions.model import TransactionKind
@@ -92,13 +101,41 @@ def partition(context: AssetExecutionContext) -> tuple[date, str]:
     return date.fromisoformat(dims["date"]), dims["region"]
 
 
-def _region_lookup(billing: BillingResource, store: StoreResource) -> flow.RegionLookup:
-    def fetch(customer_id: str) -> str | None:
-        customer = billing.get_customer(customer_id)
-        country = customer.address.country if customer.address else None
-        return billing_region(customer.metadata, country)
+EXTRACT_BY_ID: dict[TransactionKind, Callable[..., Any]] = {
+    "invoice": extract_invoices_by_id,
+    "payment": extract_payments_by_id,
+    "credit_note": extract_credit_notes_by_id,
+}
 
-    return flow.RegionLookup(flow.billing_regions(store.store), fetch)
+
+def inbox_run_key(context: AssetExecutionContext) -> str | None:
+    """The inbox run key of a run the landing sensor requested; None for any other run."""
+    return context.run.tags.get(INBOX_RUN_TAG)
+
+
+def _land_inbox_objects(
+    context: AssetExecutionContext,
+    spec: DocumentFlow,
+    run_key: str,
+    billing: BillingResource,
+    store: StoreResource,
+) -> dict[str, Any]:
+    """Land only the documents this run's inbox events name, as billing holds them now (so
+    a stale, duplicate or reordered event cannot bring back an old state); then mark the
+    events processed."""
+    day, region = partition(context)
+    start, end = flow.day_window(day)
+    events = store.store.run_events(run_key)
+    lookups = inbox_lookups(store.store, billing)
+    routed = [(event, route(event, lookups)) for event in events]
+    mine = [(e, r) for e, r in routed if isinstance(r, TransactionTarget) and r.kind == spec.kind]
+    object_ids = objects_of_kind((r for _, r in mine), spec.kind)
+    result = EXTRACT_BY_ID[spec.kind](
+        billing, object_ids, start, end, lookups.billing_customer_region
+    )
+    metadata = flow.land(store.store, spec.kind, region, day, result)
+    store.store.mark_events([e.id for e, _ in mine], "processed", run_key)
+    return {**metadata, "inbox_run_key": run_key, "inbox_events": len(mine), "objects": object_ids}
 
 
 def _billing_asset(spec: DocumentFlow) -> AssetsDefinition:
@@ -113,9 +150,14 @@ def _billing_asset(spec: DocumentFlow) -> AssetsDefinition:
     def billing_documents(
         context: AssetExecutionContext, billing: BillingResource, store: StoreResource
     ) -> MaterializeResult:
+        run_key = inbox_run_key(context)
+        if run_key is not None:
+            return MaterializeResult(
+                metadata=_land_inbox_objects(context, spec, run_key, billing, store)
+            )
         day, region = partition(context)
         start, end = flow.day_window(day)
-        result = spec.extract(billing, start, end, _region_lookup(billing, store))
+        result = spec.extract(billing, start, end, billing_region_lookup(billing, store.store))
         metadata = flow.land(store.store, spec.kind, region, day, result)
         return MaterializeResult(metadata=metadata)
 

@@ -206,6 +206,12 @@ class BillingResource(SystemApiResource):
             expand=["data.balance_transaction"] if expand_balance_transaction else None,
         )
 
+    def get_charge(
+        self, charge_id: str, *, expand_balance_transaction: bool = False
+    ) -> StripeCharge:
+        expand = ["balance_transaction"] if expand_balance_transaction else None
+        return self._get(f"/v1/charges/{charge_id}", StripeCharge, expand=expand)
+
     def list_refunds(
         self,
         *,
@@ -240,6 +246,12 @@ class BillingResource(SystemApiResource):
             expand=["data.refunds.refund"] if expand_refunds else None,
         )
 
+    def get_credit_note(
+        self, credit_note_id: str, *, expand_refunds: bool = False
+    ) -> StripeCreditNote:
+        expand = ["refunds.refund"] if expand_refunds else None
+        return self._get(f"/v1/credit_notes/{credit_note_id}", StripeCreditNote, expand=expand)
+
     def list_credit_note_lines(self, credit_note_id: str) -> Iterator[StripeCreditNoteLine]:
         return self._list(f"/v1/credit_notes/{credit_note_id}/lines", StripeCreditNoteLine)
 
@@ -258,14 +270,18 @@ class BillingResource(SystemApiResource):
 
     # -- events and webhooks ----------------------------------------------------------------
     def list_events(
-        self, *, types: list[str] | None = None, created_gte: datetime | None = None
+        self,
+        *,
+        types: list[str] | None = None,
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
     ) -> Iterator[StripeEvent]:
         """Events newest first, as Stripe lists them (kept 30 days by Stripe)."""
         return self._list(
             "/v1/events",
             StripeEvent,
             types=types,
-            created=_created(created_gte, None),
+            created=_created(created_gte, created_lt),
         )
 
     def get_event(self, event_id: str) -> StripeEvent:

@@ -16,6 +16,8 @@ from resources.billing import BillingResource
 from resources.crm import CrmResource
 from resources.erp import ErpResource
 from resources.store import StoreResource
+from sensors.catch_up import catch_up_sensor
+from sensors.inbox import inbox_sensor
 
 
 def system_resources() -> dict[str, object]:
@@ -37,5 +39,6 @@ defs = Definitions(
     assets=[*customer_assets, *transaction_assets],
     asset_checks=customer_checks,
     jobs=[replay_exceptions_job],
+    sensors=[inbox_sensor, catch_up_sensor],
     resources=system_resources(),
 )

@@ -30,7 +30,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -39,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sync_platform.gateway.events import MalformedEvent, hubspot_inbox_event, stripe_inbox_event
 from sync_platform.gateway.settings import GatewaySettings
 from sync_platform.gateway.signatures import (
     SignatureError,
@@ -50,7 +50,6 @@ from sync_platform.store import InboxEventIn, Store
 log = logging.getLogger("sync_platform.gateway")
 
 MAX_HUBSPOT_EVENTS = 100
-MAX_EVENT_ID_LENGTH = 255
 STATUS_BY_REASON = {
     "missing_signature": 401,
     "bad_signature": 401,
@@ -244,40 +243,12 @@ def _json(raw: bytes) -> Any:
         raise Rejected("malformed", f"body is not JSON ({exc.msg} at char {exc.pos})") from None
 
 
-def _text(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, int):
-        return str(value)
-    return None
-
-
 def parse_stripe_event(raw: bytes) -> list[InboxEventIn]:
     """One Stripe event object: ``id`` and ``type`` required, the object it is about if any."""
-    doc = _json(raw)
-    if not isinstance(doc, dict):
-        raise Rejected("malformed", "a Stripe webhook body must be one event object")
-    event_id, event_type = doc.get("id"), doc.get("type")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
-        raise Rejected("malformed", "the event has no string id of 1-255 characters")
-    if not isinstance(event_type, str) or not event_type:
-        raise Rejected("malformed", f"event {event_id} has no string type")
-    data = doc.get("data")
-    subject = data.get("object") if isinstance(data, dict) else None
-    subject = subject if isinstance(subject, dict) else {}
-    created = doc.get("created")
-    return [
-        InboxEventIn(
-            event_id=event_id,
-            event_type=event_type,
-            payload=doc,
-            object_id=_text(subject.get("id")),
-            object_type=_text(subject.get("object")),
-            occurred_at=_from_unix(created) if isinstance(created, int) else None,
-        )
-    ]
+    try:
+        return [stripe_inbox_event(_json(raw))]
+    except MalformedEvent as exc:
+        raise Rejected("malformed", str(exc)) from None
 
 
 def parse_hubspot_batch(raw: bytes) -> list[InboxEventIn]:
@@ -292,27 +263,7 @@ def parse_hubspot_batch(raw: bytes) -> list[InboxEventIn]:
 
 
 def _hubspot_event(index: int, item: Any) -> InboxEventIn:
-    if not isinstance(item, dict):
-        raise Rejected("malformed", f"item {index} of the batch is not an event object")
-    event_id = _text(item.get("eventId"))
-    if event_id is None or len(event_id) > MAX_EVENT_ID_LENGTH:
-        raise Rejected("malformed", f"event {index} of the batch has no eventId")
-    event_type = item.get("subscriptionType")
-    if not isinstance(event_type, str) or not event_type:
-        raise Rejected("malformed", f"event {event_id} has no string subscriptionType")
-    occurred = item.get("occurredAt")
-    return InboxEventIn(
-        event_id=event_id,
-        event_type=event_type,
-        payload=item,
-        object_id=_text(item.get("objectId")),
-        object_type=event_type.partition(".")[0],
-        occurred_at=_from_unix(occurred / 1000) if isinstance(occurred, int) else None,
-    )
-
-
-def _from_unix(seconds: float) -> datetime | None:
     try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
+        return hubspot_inbox_event(item, index)
+    except MalformedEvent as exc:
+        raise Rejected("malformed", str(exc)) from None

@@ -51,6 +51,7 @@ class InboxEvent:
     status: str
     processed_at: datetime | None
     run_key: str | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +114,41 @@ def pending(conn: Connection, source: str | None, after_id: int, limit: int) -> 
 
 
 def mark(
-    conn: Connection, ids: Sequence[int], status: str, run_key: str | None, now: datetime
+    conn: Connection,
+    ids: Sequence[int],
+    status: str,
+    run_key: str | None,
+    now: datetime,
+    reason: str | None = None,
 ) -> int:
-    """Move pending events to ``status``; returns how many moved (others were taken)."""
+    """Move pending events to ``status``; returns how many moved (others were taken).
+    Without ``run_key`` an event keeps the run it was scheduled for."""
     if status not in DONE_STATUSES:
         raise StoreError(f"inbox events can be marked {DONE_STATUSES}, not {status!r}")
+    values: dict[str, Any] = {"status": status, "processed_at": now, "reason": reason}
+    if run_key is not None:
+        values["run_key"] = run_key
     result = conn.execute(
-        update(e)
-        .where(e.c.id.in_(ids), e.c.status == "pending")
-        .values(status=status, processed_at=now, run_key=run_key)
+        update(e).where(e.c.id.in_(ids), e.c.status == "pending").values(**values)
     )
     return int(result.rowcount)
+
+
+def schedule(conn: Connection, ids: Sequence[int], run_key: str) -> int:
+    """Name the run that will take these pending events, unless one is named already."""
+    result = conn.execute(
+        update(e)
+        .where(e.c.id.in_(ids), e.c.status == "pending", e.c.run_key.is_(None))
+        .values(run_key=run_key)
+    )
+    return int(result.rowcount)
+
+
+def for_run(conn: Connection, run_key: str, status: str | None) -> list[InboxEvent]:
+    query = select(e).where(e.c.run_key == run_key)
+    if status is not None:
+        query = query.where(e.c.status == status)
+    return [_event(row) for row in conn.execute(query.order_by(e.c.id))]
 
 
 def record_rejection(

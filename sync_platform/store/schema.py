@@ -265,7 +265,9 @@ inbox_events = Table(
     Column("payload", JsonDocument, nullable=False),
     Column("status", String(16), nullable=False, default="pending"),
     Column("processed_at", UtcDateTime),
-    Column("run_key", String(255)),
+    # The run that takes the event (set while it is still pending, by the landing sensor).
+    Column("run_key", String(255), index=True),
+    Column("reason", Text),  # why an ignored event affects nothing
     UniqueConstraint("source", "event_id"),
     CheckConstraint(_one_of("source", INBOX_SOURCES), name="source"),
     CheckConstraint(_one_of("status", INBOX_STATUSES), name="status"),

@@ -284,15 +284,36 @@ class Store:
         with self._engine.begin() as conn:
             return inbox.pending(conn, source, after_id, limit)
 
-    def mark_events(self, ids: Iterable[int], status: str, run_key: str | None = None) -> int:
-        """Mark pending events ``processed`` or ``ignored`` (by the run ``run_key``);
-        returns how many were still pending and moved."""
+    def mark_events(
+        self,
+        ids: Iterable[int],
+        status: str,
+        run_key: str | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Mark pending events ``processed`` or ``ignored`` (by the run ``run_key``, with the
+        ``reason`` an ignored event affects nothing); returns how many were still pending
+        and moved."""
         now = self._now()
         moved = 0
         for chunk in batched(sorted(set(ids)), BATCH_SIZE):
             with self._engine.begin() as conn:
-                moved += inbox.mark(conn, chunk, status, run_key, now)
+                moved += inbox.mark(conn, chunk, status, run_key, now, reason)
         return moved
+
+    def schedule_events(self, ids: Iterable[int], run_key: str) -> int:
+        """Name the run that will take pending events (they stay ``pending`` until it has);
+        an event already scheduled keeps its run. Returns how many were newly scheduled."""
+        moved = 0
+        for chunk in batched(sorted(set(ids)), BATCH_SIZE):
+            with self._engine.begin() as conn:
+                moved += inbox.schedule(conn, chunk, run_key)
+        return moved
+
+    def run_events(self, run_key: str, status: str | None = "pending") -> list[InboxEvent]:
+        """The events scheduled for the run ``run_key`` (by default those it has not taken)."""
+        with self._engine.begin() as conn:
+            return inbox.for_run(conn, run_key, status)
 
     def record_rejection(
         self,

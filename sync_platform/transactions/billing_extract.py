@@ -24,7 +24,7 @@ no money, refunds that no credit note of the window accounts for).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -33,7 +33,13 @@ from typing import Generic, TypeVar
 from pydantic import ValidationError
 
 from resources.billing import BillingResource
-from resources.billing_models import StripeInvoicePayment, StripeRefund
+from resources.billing_models import (
+    StripeCharge,
+    StripeCreditNote,
+    StripeInvoice,
+    StripeInvoicePayment,
+    StripeRefund,
+)
 from resources.errors import NotFound
 from sync_platform.transactions.billing_mapping import (
     BillingRecordError,
@@ -163,29 +169,58 @@ def extract_invoices(
     start, end = _window(start, end)
     result: ExtractResult[CanonicalInvoice] = ExtractResult("invoice", start, end)
     for invoice in billing.list_invoices(created_gte=start - finalization_lookback, created_lt=end):
-        result.read += 1
-        if invoice.status == "draft":
-            if result._in_window(invoice.created):
-                result.skipped.append(
-                    Skipped(invoice.id, "draft: it belongs to the day it is finalized")
-                )
-            continue
-        issued = invoice_issued_at(invoice)
-        if not result._in_window(issued):
-            continue
-        region = result._region(invoice.id, invoice.customer, issued, region_of)
-        if region is None:
-            continue
-        lines = None
-        if invoice.lines is not None and invoice.lines.has_more:
-            lines = list(billing.list_invoice_lines(invoice.id))
-        result._add(
-            invoice.id,
-            region,
-            issued,
-            partial(canonical_invoice, invoice, region, lines=lines),
-        )
+        _take_invoice(result, billing, invoice, region_of)
     return result
+
+
+def extract_invoices_by_id(
+    billing: BillingResource,
+    invoice_ids: Iterable[str],
+    start: datetime,
+    end: datetime,
+    region_of: RegionOf,
+) -> ExtractResult[CanonicalInvoice]:
+    """The named invoices as billing holds them now, kept if finalized in ``[start, end)``."""
+    start, end = _window(start, end)
+    result: ExtractResult[CanonicalInvoice] = ExtractResult("invoice", start, end)
+    for invoice_id in invoice_ids:
+        try:
+            invoice = billing.get_invoice(invoice_id, expand_lines=False)
+        except NotFound:
+            result.skipped.append(Skipped(invoice_id, "billing no longer holds the invoice"))
+            continue
+        _take_invoice(result, billing, invoice, region_of)
+    return result
+
+
+def _take_invoice(
+    result: ExtractResult[CanonicalInvoice],
+    billing: BillingResource,
+    invoice: StripeInvoice,
+    region_of: RegionOf,
+) -> None:
+    result.read += 1
+    if invoice.status == "draft":
+        if result._in_window(invoice.created):
+            result.skipped.append(
+                Skipped(invoice.id, "draft: it belongs to the day it is finalized")
+            )
+        return
+    issued = invoice_issued_at(invoice)
+    if not result._in_window(issued):
+        return
+    region = result._region(invoice.id, invoice.customer, issued, region_of)
+    if region is None:
+        return
+    lines = None
+    if invoice.lines is not None and invoice.lines.has_more:
+        lines = list(billing.list_invoice_lines(invoice.id))
+    result._add(
+        invoice.id,
+        region,
+        issued,
+        partial(canonical_invoice, invoice, region, lines=lines),
+    )
 
 
 # -- payments ----------------------------------------------------------------------------------
@@ -211,35 +246,65 @@ def extract_payments(
     for charge in billing.list_charges(
         created_gte=start, created_lt=end, expand_balance_transaction=True
     ):
-        result.read += 1
-        if not result._in_window(charge.created):
-            continue
-        if not charge_took_money(charge):
-            state = charge.status if charge.captured is not False else "authorized, not captured"
-            result.skipped.append(Skipped(charge.id, f"charge {state}: no money was taken"))
-            continue
-        region = result._region(charge.id, charge.customer, charge.created, region_of)
-        if region is None:
-            continue
-        intent = charge.payment_intent
-        invoice_payments: Sequence[StripeInvoicePayment] = ()
-        if intent:
-            invoice_payments = links.get(intent) or list(
-                billing.list_invoice_payments(payment_intent=intent)
-            )
-        result._add(
-            charge.id,
-            region,
-            charge.created,
-            partial(
-                canonical_payment,
-                charge,
-                region,
-                balance_transaction=charge.expanded_balance_transaction,
-                invoice_payments=invoice_payments,
-            ),
-        )
+        _take_charge(result, billing, charge, links, region_of)
     return result
+
+
+def extract_payments_by_id(
+    billing: BillingResource,
+    charge_ids: Iterable[str],
+    start: datetime,
+    end: datetime,
+    region_of: RegionOf,
+) -> ExtractResult[CanonicalPayment]:
+    """The named charges as billing holds them now, kept if made in ``[start, end)``."""
+    start, end = _window(start, end)
+    result: ExtractResult[CanonicalPayment] = ExtractResult("payment", start, end)
+    for charge_id in charge_ids:
+        try:
+            charge = billing.get_charge(charge_id, expand_balance_transaction=True)
+        except NotFound:
+            result.skipped.append(Skipped(charge_id, "billing no longer holds the charge"))
+            continue
+        _take_charge(result, billing, charge, {}, region_of)
+    return result
+
+
+def _take_charge(
+    result: ExtractResult[CanonicalPayment],
+    billing: BillingResource,
+    charge: StripeCharge,
+    links: Mapping[str, list[StripeInvoicePayment]],
+    region_of: RegionOf,
+) -> None:
+    result.read += 1
+    if not result._in_window(charge.created):
+        return
+    if not charge_took_money(charge):
+        state = charge.status if charge.captured is not False else "authorized, not captured"
+        result.skipped.append(Skipped(charge.id, f"charge {state}: no money was taken"))
+        return
+    region = result._region(charge.id, charge.customer, charge.created, region_of)
+    if region is None:
+        return
+    intent = charge.payment_intent
+    invoice_payments: Sequence[StripeInvoicePayment] = ()
+    if intent:
+        invoice_payments = links.get(intent) or list(
+            billing.list_invoice_payments(payment_intent=intent)
+        )
+    result._add(
+        charge.id,
+        region,
+        charge.created,
+        partial(
+            canonical_payment,
+            charge,
+            region,
+            balance_transaction=charge.expanded_balance_transaction,
+            invoice_payments=invoice_payments,
+        ),
+    )
 
 
 def _by_payment_intent(
@@ -269,28 +334,7 @@ def extract_credit_notes(
     result: ExtractResult[CanonicalCreditNote] = ExtractResult("credit_note", start, end)
     named: set[str] = set()
     for note in billing.list_credit_notes(created_gte=start, created_lt=end, expand_refunds=True):
-        result.read += 1
-        if not result._in_window(note.created):
-            continue
-        refund_ids = credit_note_refund_ids(note)
-        named.update(refund_ids)
-        region = result._region(note.id, note.customer, note.created, region_of)
-        if region is None:
-            continue
-        try:
-            refunds = _refunds(billing, note.refunds, refund_ids)
-        except BillingRecordError as exc:
-            result.rejected.append(Rejected(note.id, region, utc_day(note.created), exc.problem))
-            continue
-        lines = None
-        if note.lines is not None and note.lines.has_more:
-            lines = list(billing.list_credit_note_lines(note.id))
-        result._add(
-            note.id,
-            region,
-            note.created,
-            partial(canonical_credit_note, note, region, refunds, lines=lines),
-        )
+        named.update(_take_credit_note(result, billing, note, region_of))
     for refund in billing.list_refunds(created_gte=start, created_lt=end):
         if refund.id not in named and result._in_window(refund.created):
             result.skipped.append(
@@ -301,6 +345,57 @@ def extract_credit_notes(
                 )
             )
     return result
+
+
+def extract_credit_notes_by_id(
+    billing: BillingResource,
+    credit_note_ids: Iterable[str],
+    start: datetime,
+    end: datetime,
+    region_of: RegionOf,
+) -> ExtractResult[CanonicalCreditNote]:
+    """The named credit notes as billing holds them now, kept if created in ``[start, end)``."""
+    start, end = _window(start, end)
+    result: ExtractResult[CanonicalCreditNote] = ExtractResult("credit_note", start, end)
+    for note_id in credit_note_ids:
+        try:
+            note = billing.get_credit_note(note_id, expand_refunds=True)
+        except NotFound:
+            result.skipped.append(Skipped(note_id, "billing no longer holds the credit note"))
+            continue
+        _take_credit_note(result, billing, note, region_of)
+    return result
+
+
+def _take_credit_note(
+    result: ExtractResult[CanonicalCreditNote],
+    billing: BillingResource,
+    note: StripeCreditNote,
+    region_of: RegionOf,
+) -> list[str]:
+    """Add the credit note if it is of the window; returns the refunds it names."""
+    result.read += 1
+    if not result._in_window(note.created):
+        return []
+    refund_ids = list(credit_note_refund_ids(note))
+    region = result._region(note.id, note.customer, note.created, region_of)
+    if region is None:
+        return refund_ids
+    try:
+        refunds = _refunds(billing, note.refunds, refund_ids)
+    except BillingRecordError as exc:
+        result.rejected.append(Rejected(note.id, region, utc_day(note.created), exc.problem))
+        return refund_ids
+    lines = None
+    if note.lines is not None and note.lines.has_more:
+        lines = list(billing.list_credit_note_lines(note.id))
+    result._add(
+        note.id,
+        region,
+        note.created,
+        partial(canonical_credit_note, note, region, refunds, lines=lines),
+    )
+    return refund_ids
 
 
 def _refunds(

@@ -30,6 +30,7 @@ from sync_platform.inbox_routing import (
     route,
 )
 from sync_platform.settings import Workflow
+from sync_platform.store.columns import utc_now
 from sync_platform.transactions import flow
 from sync_platform.transactions.billing_extract import (
     extract_credit_notes,
@@ -130,10 +131,11 @@ def _land_inbox_objects(
     routed = [(event, route(event, lookups)) for event in events]
     mine = [(e, r) for e, r in routed if isinstance(r, TransactionTarget) and r.kind == spec.kind]
     object_ids = objects_of_kind((r for _, r in mine), spec.kind)
+    read_at = utc_now()
     result = EXTRACT_BY_ID[spec.kind](
         billing, object_ids, start, end, lookups.billing_customer_region
     )
-    metadata = flow.land(store.store, spec.kind, region, day, result)
+    metadata = flow.land(store.store, spec.kind, region, day, result, read_at)
     store.store.mark_events([e.id for e, _ in mine], "processed", run_key)
     return {**metadata, "inbox_run_key": run_key, "inbox_events": len(mine), "objects": object_ids}
 
@@ -157,8 +159,9 @@ def _billing_asset(spec: DocumentFlow) -> AssetsDefinition:
             )
         day, region = partition(context)
         start, end = flow.day_window(day)
+        read_at = utc_now()
         result = spec.extract(billing, start, end, billing_region_lookup(billing, store.store))
-        metadata = flow.land(store.store, spec.kind, region, day, result)
+        metadata = flow.land(store.store, spec.kind, region, day, result, read_at)
         return MaterializeResult(metadata=metadata)
 
     return billing_documents

@@ -51,9 +51,19 @@ def billing_regions(store: Store) -> dict[str, str]:
 
 
 def land(
-    store: Store, kind: TransactionKind, region: str, day: date, result: ExtractResult[Any]
+    store: Store,
+    kind: TransactionKind,
+    region: str,
+    day: date,
+    result: ExtractResult[Any],
+    read_at: datetime,
 ) -> dict[str, Any]:
-    """Keep what billing holds for the partition, and every record we could not read."""
+    """Keep what billing holds for the partition, and every record we could not read.
+
+    ``read_at`` is when the reading began: each record is stamped with it, so a run that
+    read billing earlier can never replace what a run that read later has landed (the store
+    keeps the newer stamp). Out-of-order and overlapping runs are harmless that way.
+    """
     records = [r for r in result.for_region(region) if r.business_date == day]
     counts = store.upsert_source_records(
         "billing",
@@ -61,7 +71,7 @@ def land(
         (
             SourceRecordIn(
                 record_id=r.source_id,
-                modified_at=r.occurred_at,
+                modified_at=read_at,
                 payload=r.model_dump(mode="json"),
                 region=region,
                 version=r.source_version,
@@ -118,12 +128,13 @@ def land(
 def receive(store: Store, kind: TransactionKind, region: str, day: date) -> dict[str, Any]:
     """Turn the landed documents into transactions; a change after posting is an exception."""
     model = MODEL_OF[kind]
-    documents = [
-        model.model_validate(r.payload)
-        for r in store.source_records("billing", kind, region, business_date=day)
-    ]
-    # The partition's posting lock: a new version must not land while a run posts the old.
+    # The partition's posting lock: a new version must not land while a run posts the old,
+    # and what is received is what the store holds once the lock is ours.
     with store.partition_locks([partition_lock(kind, region, day)]):
+        documents = [
+            model.model_validate(r.payload)
+            for r in store.source_records("billing", kind, region, business_date=day)
+        ]
         counts = store.receive_transactions(TransactionIn.from_canonical(d) for d in documents)
     by_id = {d.txn_id: d for d in documents}
     for txn_id in counts.changed_after_posting:

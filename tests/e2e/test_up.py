@@ -30,7 +30,15 @@ WORKSPACE_QUERY = """
 
 
 @contextmanager
-def platform(home: Path, ports: dict[str, int], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def platform(
+    home: Path,
+    ports: dict[str, int],
+    log: Path,
+    *options: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``sync-platform up`` on ``ports`` with a 40-company world (``options`` added to the
+    command line, ``env`` to the environment); killed if the test did not stop it."""
     command = [
         sys.executable,
         "-m",
@@ -40,6 +48,7 @@ def platform(home: Path, ports: dict[str, int], log: Path) -> Iterator[subproces
         str(home),
         "--customers",
         "40",
+        *options,
         "--dagster-port",
         str(ports["dagster"]),
         "--gateway-port",
@@ -48,7 +57,11 @@ def platform(home: Path, ports: dict[str, int], log: Path) -> Iterator[subproces
     ]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     try:
         yield proc

@@ -3,32 +3,11 @@ customer read with the customers, written under its ETag, refused when BC would 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date
-from pathlib import Path
-
 import pytest
 
 from resources.erp import ErpResource
 from resources.errors import BusinessRuleViolation, PreconditionFailed
-from sandboxes.kit.server import SandboxConfig, running_sandbox
-from sandboxes.kit.world import World, build_world
-
-ANCHOR = date(2026, 11, 1)
-WORLD = 60
-
-
-@pytest.fixture(scope="module")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ErpResource]:
-    state: Path = tmp_path_factory.mktemp("erp")
-    config = SandboxConfig(kind="erp", state_dir=state, customers=WORLD, anchor=ANCHOR)
-    with running_sandbox(config) as sandbox:
-        yield ErpResource(base_url=sandbox.base_url, access_token=sandbox.api_key)
-
-
-@pytest.fixture(scope="module")
-def world() -> World:
-    return build_world(42, WORLD, ANCHOR)
+from sandboxes.kit.world import World
 
 
 def test_customers_are_read_with_their_parent_in_one_listing(

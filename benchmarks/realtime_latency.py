@@ -567,7 +567,7 @@ def context_line(instance: DagsterInstance) -> str:
     return (
         f"inbox_sensor minimum interval {inbox_sensor.minimum_interval_seconds} s (the daemon's "
         f"sensor loop ticks at most every 5 s); run queue: {concurrency} runs at a time, "
-        f"dequeued every {interval} s; runs and their steps start as subprocesses"
+        f"dequeued every {interval} s; each run starts as a subprocess (its steps run in it)"
     )
 
 

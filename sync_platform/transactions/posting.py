@@ -263,7 +263,7 @@ def _drive(
     doc = _with_reversed_products(doc, ctx)
     failures = _validate(doc, ctx)
     if failures:
-        _hold(row, stage, failures, store, ctx, report)
+        _hold(row, failures, store, report)
         return
     if stage != "validated":
         store.record_attempt(row.txn_id, "validated", "ok")
@@ -466,10 +466,8 @@ def _vendor_message(error: Exception) -> str:
 
 def _hold(
     row: TransactionRow,
-    stage: str,
     failures: list[Failure],
     store: LifecycleStore,
-    ctx: PostingContext,
     report: PostingReport,
 ) -> None:
     primary = next((f for f in failures if not f.waits), failures[0])

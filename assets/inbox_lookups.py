@@ -34,8 +34,8 @@ def billing_region_lookup(billing: BillingResource, store: Store) -> flow.Region
 def inbox_lookups(
     store: Store, billing: BillingResource, crm: CrmResource | None = None
 ) -> Lookups:
-    companies = {r.record_id: r.region for r in store.source_records("crm", "company") if r.region}
-    contacts = {r.record_id: r.region for r in store.source_records("crm", "contact") if r.region}
+    companies = store.source_regions("crm", "company")
+    contacts = store.source_regions("crm", "contact")
 
     @cache
     def company_region(company_id: str) -> str | None:

@@ -193,3 +193,13 @@ def list_records(
 
 def _record(row: Row[Any]) -> SourceRecord:
     return SourceRecord(**row._asdict())
+
+
+def regions(conn: Connection, system: str, object_type: str) -> dict[str, str]:
+    """Record id → region, without reading the payloads."""
+    rows = conn.execute(
+        select(t.c.record_id, t.c.region).where(
+            t.c.system == system, t.c.object_type == object_type, t.c.region.is_not(None)
+        )
+    )
+    return {record_id: region for record_id, region in rows}

@@ -118,6 +118,11 @@ class Store:
         with self._engine.begin() as conn:
             return sources.list_records(conn, system, object_type, region, business_date)
 
+    def source_regions(self, system: str, object_type: str) -> dict[str, str]:
+        """Record id → region of the stored snapshots (payloads are not read)."""
+        with self._engine.begin() as conn:
+            return sources.regions(conn, system, object_type)
+
     # -- cross-references ---------------------------------------------------------------
 
     def xrefs(self, region: str | None = None) -> list[CustomerXref]:

@@ -47,7 +47,7 @@ def day_window(day: date) -> tuple[datetime, datetime]:
 
 def billing_regions(store: Store) -> dict[str, str]:
     """Billing customer id → region, from the customer snapshots the customer assets keep."""
-    return {r.record_id: r.region for r in store.source_records("billing", "customer") if r.region}
+    return store.source_regions("billing", "customer")
 
 
 def land(

@@ -103,3 +103,19 @@ def test_large_batches_span_several_transactions(store: Store) -> None:
 
     assert store.upsert_source_records("crm", "company", records) == UpsertCounts(inserted=1_200)
     assert store.upsert_source_records("crm", "company", records) == UpsertCounts(unchanged=1_200)
+
+
+def test_regions_of_the_snapshots_are_read_without_their_payloads(store: Store) -> None:
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    store.upsert_source_records(
+        "billing",
+        "customer",
+        [
+            SourceRecordIn("cus_1", at, {"name": "A"}, region="emea"),
+            SourceRecordIn("cus_2", at, {"name": "B"}, region="na"),
+            SourceRecordIn("cus_3", at, {"name": "C"}),
+        ],
+    )
+    store.upsert_source_records("crm", "company", [SourceRecordIn("1", at, {}, region="apac")])
+
+    assert store.source_regions("billing", "customer") == {"cus_1": "emea", "cus_2": "na"}

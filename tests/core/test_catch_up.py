@@ -8,14 +8,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from dagster import SkipReason, build_sensor_context
+from polling import wait_for
 
 from resources.billing import BillingResource
 from resources.crm import CrmResource
@@ -42,7 +43,6 @@ from sync_platform.gateway.app import create_gateway
 from sync_platform.gateway.settings import GatewaySettings
 from sync_platform.store import LandCounts, Store
 
-T = TypeVar("T")
 NO_RETRIES: dict[str, Any] = {"max_attempts": 1}
 
 
@@ -106,15 +106,6 @@ def inbox_ids(store: Store, source: str) -> Counter[str]:
 
 def event_ids(billing: BillingResource) -> set[str]:
     return {e.id for e in billing.list_events()}
-
-
-def wait_for(probe: Callable[[], T], what: str, timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := probe():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- billing -----------------------------------------------------------------------------------

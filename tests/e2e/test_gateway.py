@@ -8,14 +8,15 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import stripe
+from polling import wait_for
 
 from sandboxes.crm.webhooks import v3_signature
 from sandboxes.kit.server import (
@@ -35,7 +36,6 @@ BILLING_SECRET = DEFAULT_WEBHOOK_SECRETS["billing"]
 CRM_SECRET = DEFAULT_WEBHOOK_SECRETS["crm"]
 ROTATED_OUT_SECRET = "whsec_the_secret_before_the_last_rotation"
 LIMIT = 64 * 1024
-T = TypeVar("T")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -59,15 +59,6 @@ def gateway(store: Store) -> Iterator[str]:
     port = free_port()
     with serving_in_thread(create_gateway(store, settings), "127.0.0.1", port, "gateway"):
         yield f"http://127.0.0.1:{port}"
-
-
-def wait_for(probe: Callable[[], T], what: str, timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := probe():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stripe_signed(body: bytes, secret: str = BILLING_SECRET, at: float | None = None) -> str:

@@ -2,9 +2,9 @@
 set, bring the ERP in line. Each body reads through a resource, calls the core, writes
 through the store."""
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from dagster import (
     AssetExecutionContext,
@@ -15,17 +15,26 @@ from dagster import (
 
 from assets.partitions import region_partitions
 from resources.billing import BillingResource
-from resources.crm import CrmResource
+from resources.billing_models import StripeCustomer
+from resources.crm import (
+    CONTACT_ASSOCIATIONS,
+    CrmResource,
+    HubSpotObject,
+)
 from resources.erp import ErpResource
 from resources.erp import ODataEntity as ErpEntity
-from resources.errors import PreconditionFailed
+from resources.errors import NotFound, PreconditionFailed
 from resources.store import StoreResource
 from sync_platform.customers import region_flow
 from sync_platform.customers.erp_parent import PARENT_DIMENSION, PARENT_DIMENSION_VALUES
-from sync_platform.inbox_routing import INBOX_RUN_TAG
+from sync_platform.inbox_routing import INBOX_RUN_TAG, CustomerObject, changed_customer_records
 from sync_platform.store import SourceRecordIn, Store
 
 GROUP = "customers"
+# An incremental ERP read starts this long before the newest change already stored: records
+# sharing a timestamp, or committed late, are read again (an unchanged one is not rewritten).
+ERP_REREAD_MARGIN = timedelta(minutes=5)
+Fetched = TypeVar("Fetched")
 
 
 def _snapshot(
@@ -40,16 +49,24 @@ def _snapshot(
     }
 
 
-def _take_inbox(
-    context: AssetExecutionContext, store: StoreResource, source: str
-) -> dict[str, int]:
-    """In a run of the landing sensor: mark its ``source`` events processed, since the whole
-    region was just read again (a customer run is not incremental yet)."""
-    run_key = context.run.tags.get(INBOX_RUN_TAG)
-    if run_key is None:
-        return {}
-    ids = [e.id for e in store.store.run_events(run_key) if e.source == source]
-    return {"inbox_events": store.store.mark_events(ids, "processed", run_key)}
+def inbox_run_key(context: AssetExecutionContext) -> str | None:
+    """The inbox run key of a run the landing sensor requested; None for any other run."""
+    return context.run.tags.get(INBOX_RUN_TAG)
+
+
+def _changed(store: Store, run_key: str, object_type: CustomerObject) -> list[str]:
+    """The records of ``object_type`` this inbox run's events say changed."""
+    return changed_customer_records(store.run_events(run_key), object_type)
+
+
+def _fetch_each(ids: Iterable[str], fetch: Callable[[str], Fetched]) -> Iterator[Fetched]:
+    """Each record as its system holds it now; one deleted since its event is skipped (its
+    snapshot stays until a full read of the region)."""
+    for record_id in ids:
+        try:
+            yield fetch(record_id)
+        except NotFound:
+            continue
 
 
 def _record(
@@ -75,7 +92,15 @@ def crm_companies(
     context: AssetExecutionContext, crm: CrmResource, store: StoreResource
 ) -> MaterializeResult:
     region = context.partition_key
-    companies = [c for c in crm.list_objects("companies") if c.prop("region") == region]
+    run_key = inbox_run_key(context)
+    if run_key is None:
+        read: Iterable[HubSpotObject] = crm.list_objects("companies")
+    else:
+        read = _fetch_each(
+            _changed(store.store, run_key, "crm_company"),
+            lambda i: crm.get_object("companies", i),
+        )
+    companies = [c for c in read if c.prop("region") == region]
     counts = _snapshot(
         store.store,
         "crm",
@@ -83,7 +108,9 @@ def crm_companies(
         region,
         (_record(c.id, c.updatedAt, c.model_dump(mode="json"), region) for c in companies),
     )
-    return MaterializeResult(metadata={"companies": len(companies), **counts})
+    return MaterializeResult(
+        metadata={"companies": len(companies), **counts, **_read_mode(run_key)}
+    )
 
 
 @asset(
@@ -98,11 +125,19 @@ def crm_contacts(
     context: AssetExecutionContext, crm: CrmResource, store: StoreResource
 ) -> MaterializeResult:
     region = context.partition_key
-    company_ids = {r.record_id for r in store.store.source_records("crm", "company", region)}
+    company_ids = {
+        i for i, r in store.store.source_regions("crm", "company").items() if r == region
+    }
+    run_key = inbox_run_key(context)
+    if run_key is None:
+        read: Iterable[HubSpotObject] = crm.list_contacts()
+    else:
+        read = _fetch_each(
+            _changed(store.store, run_key, "crm_contact"),
+            lambda i: crm.get_object("contacts", i, CONTACT_ASSOCIATIONS),
+        )
     contacts = [
-        c
-        for c in crm.list_contacts()
-        if region_flow.contact_company_ids(c.model_dump(mode="json")) & company_ids
+        c for c in read if region_flow.contact_company_ids(c.model_dump(mode="json")) & company_ids
     ]
     counts = _snapshot(
         store.store,
@@ -111,9 +146,7 @@ def crm_contacts(
         region,
         (_record(c.id, c.updatedAt, c.model_dump(mode="json"), region) for c in contacts),
     )
-    return MaterializeResult(
-        metadata={"contacts": len(contacts), **counts, **_take_inbox(context, store, "crm")}
-    )
+    return MaterializeResult(metadata={"contacts": len(contacts), **counts, **_read_mode(run_key)})
 
 
 @asset(
@@ -127,9 +160,14 @@ def billing_customers(
     context: AssetExecutionContext, billing: BillingResource, store: StoreResource
 ) -> MaterializeResult:
     region = context.partition_key
+    run_key = inbox_run_key(context)
+    if run_key is None:
+        read: Iterable[StripeCustomer] = billing.list_customers()
+    else:
+        read = _fetch_each(_changed(store.store, run_key, "billing_customer"), billing.get_customer)
     customers = [
         c
-        for c in billing.list_customers()
+        for c in read
         if region_flow.billing_region(c.metadata, c.address.country if c.address else None)
         == region
     ]
@@ -141,7 +179,7 @@ def billing_customers(
         (_record(c.id, c.created, c.model_dump(mode="json"), region) for c in customers),
     )
     return MaterializeResult(
-        metadata={"customers": len(customers), **counts, **_take_inbox(context, store, "billing")}
+        metadata={"customers": len(customers), **counts, **_read_mode(run_key)}
     )
 
 
@@ -160,12 +198,23 @@ def erp_customers(
 ) -> MaterializeResult:
     region = context.partition_key
     company = erp.company_for_region(region)
-    customers = list(erp.list_customers(company.id, with_default_dimensions=True))
+    s = store.store
+    run_key = inbox_run_key(context)
+    # A landing-sensor run reads the customers and invoices changed since the last read; the
+    # reference lists (terms, PARENT values, ship-tos) are small and read whole.
+    customers_since = None if run_key is None else _reread_from(s, "customer", region)
+    invoices_since = None if run_key is None else _reread_from(s, "posted_invoice", region)
+    customers = list(
+        erp.list_customers(company.id, modified_since=customers_since, with_default_dimensions=True)
+    )
     terms = erp.list_payment_terms(company.id)
     parent_values = erp.list_dimension_values(company.id, PARENT_DIMENSION)
-    posted = [i for i in erp.list_sales_invoices(company.id) if i.status not in (None, "Draft")]
+    posted = [
+        i
+        for i in erp.list_sales_invoices(company.id, modified_since=invoices_since)
+        if i.status not in (None, "Draft")
+    ]
     ship_tos = erp.list_ship_to_addresses(company.id)
-    s = store.store
 
     def dump(entity: ErpEntity) -> dict[str, Any]:
         return entity.model_dump(by_alias=True, mode="json")
@@ -211,9 +260,21 @@ def erp_customers(
             "posted_invoices": len(posted),
             "ship_to_addresses": len(ship_tos),
             "erp_company": company.name,
+            "modified_since": str(customers_since) if customers_since else "(full read)",
             **counts,
         }
     )
+
+
+def _reread_from(store: Store, object_type: str, region: str) -> datetime | None:
+    newest = store.latest_modified("erp", object_type, region)
+    return None if newest is None else newest - ERP_REREAD_MARGIN
+
+
+def _read_mode(run_key: str | None) -> dict[str, str]:
+    if run_key is None:
+        return {"read": "full region"}
+    return {"read": "records named by the inbox events", "inbox_run_key": run_key}
 
 
 def _modified(entity: ErpEntity) -> datetime:
@@ -267,6 +328,12 @@ def erp_customer_sync(
         f"{len(outcome.result.failed)} failed"
     )
     metadata = region_flow.sync_metadata(outcome)
+    run_key = inbox_run_key(context)
+    if run_key is not None:
+        # The run has taken its events through to the ERP: only now are they processed, so
+        # a run that fails before this point leaves them pending for the sensor to retry.
+        taken = [e.id for e in store.store.run_events(run_key)]
+        metadata["inbox_events"] = store.store.mark_events(taken, "processed", run_key)
     return MaterializeResult(metadata={**metadata, **_mode_metadata(metadata)})
 
 

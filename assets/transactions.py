@@ -28,6 +28,7 @@ from sync_platform.inbox_routing import (
     TransactionTarget,
     objects_of_kind,
     route,
+    transaction_kind_of,
 )
 from sync_platform.settings import Workflow
 from sync_platform.store.columns import utc_now
@@ -122,8 +123,8 @@ def _land_inbox_objects(
     store: StoreResource,
 ) -> dict[str, Any]:
     """Land only the documents this run's inbox events name, as billing holds them now (so
-    a stale, duplicate or reordered event cannot bring back an old state); then mark the
-    events processed."""
+    a stale, duplicate or reordered event cannot bring back an old state). The ERP asset
+    marks the events processed once the documents are through."""
     day, region = partition(context)
     start, end = flow.day_window(day)
     events = store.store.run_events(run_key)
@@ -136,7 +137,6 @@ def _land_inbox_objects(
         billing, object_ids, start, end, lookups.billing_customer_region
     )
     metadata = flow.land(store.store, spec.kind, region, day, result, read_at)
-    store.store.mark_events([e.id for e, _ in mine], "processed", run_key)
     return {**metadata, "inbox_run_key": run_key, "inbox_events": len(mine), "objects": object_ids}
 
 
@@ -210,6 +210,14 @@ def _erp_asset(spec: DocumentFlow) -> AssetsDefinition:
         day, region = partition(context)
         items = flow.partition_items(store.store, spec.kind, region, day)
         report = post_documents(erp, store.store, spec.kind, region, items, log=context.log.info)
+        run_key = inbox_run_key(context)
+        if run_key is not None:
+            # Only now, with the documents posted or held as exceptions, are the events
+            # processed: a run that fails earlier leaves them for the sensor to retry.
+            taken = [
+                e.id for e in store.store.run_events(run_key) if transaction_kind_of(e) == spec.kind
+            ]
+            report["inbox_events"] = store.store.mark_events(taken, "processed", run_key)
         return MaterializeResult(metadata=report)
 
     return erp_documents

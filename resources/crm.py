@@ -17,6 +17,8 @@ ObjectType = Literal["companies", "contacts"]
 LAST_MODIFIED = {"companies": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
 SEARCH_PAGE_LIMIT = 200
 SEARCH_RESULT_CAP = 10_000
+# Contacts are read with their companies: a contact's region is its company's.
+CONTACT_ASSOCIATIONS = ("companies",)
 
 COMPANY_PROPERTIES = (
     "name",
@@ -147,10 +149,14 @@ class CrmResource(SystemApiResource):
         return self.list_objects("companies", associations=("contacts",))
 
     def list_contacts(self) -> Iterator[HubSpotObject]:
-        return self.list_objects("contacts", associations=("companies",))
+        return self.list_objects("contacts", associations=CONTACT_ASSOCIATIONS)
 
-    def get_object(self, object_type: ObjectType, object_id: str) -> HubSpotObject:
+    def get_object(
+        self, object_type: ObjectType, object_id: str, associations: Sequence[str] = ()
+    ) -> HubSpotObject:
         params = {"properties": ",".join(_default_properties(object_type))}
+        if associations:
+            params["associations"] = ",".join(associations)
         raw = self.api.get_json(f"/crm/v3/objects/{object_type}/{object_id}", params=params)
         return self._validate(HubSpotObject, raw)
 

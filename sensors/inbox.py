@@ -11,17 +11,27 @@ Inbox status protocol:
 The cursor is the highest inbox id seen. A tick evaluated again (the daemon died before it
 committed) reads the same events; those it scheduled keep their run key, so the same run
 requests come out and Dagster launches each run key once.
+
+Events are marked processed by the last asset of their run (the ERP step), so a run that
+fails leaves them pending under its key. Each tick looks for such runs: after a delay the
+events move to a new key (``…~retry1``, ``~retry2``, ``~retry3``) and a new run is requested;
+after the last retry they stay pending, and the partition's next backfill takes them.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from dagster import (
     AssetKey,
+    DagsterRunStatus,
     DefaultSensorStatus,
     MultiPartitionKey,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -39,13 +49,20 @@ from sync_platform.inbox_routing import (
     CORRELATION_TAG,
     INBOX_RUN_TAG,
     InboxPlan,
+    Lookups,
+    PlannedEvent,
     PlannedRun,
     Route,
     TransactionTarget,
     Unroutable,
+    exhausted_suffix,
     plan_runs,
+    retries_of,
+    retry_delays,
+    retry_run_key,
     route,
 )
+from sync_platform.store import Store
 
 BATCH_SIZE = 500
 # Ids below the cursor re-checked for events not yet scheduled: on PostgreSQL an id can be
@@ -53,6 +70,9 @@ BATCH_SIZE = 500
 LATE_COMMIT_WINDOW = 200
 CUSTOMER_ASSET_KEYS = [key for a in customer_assets for key in a.keys]
 ASSETS_OF_KIND = {f.kind: (f.billing, f.canonical, f.erp) for f in FLOWS}
+# Run keys with pending events looked at per tick for a failed run.
+RETRY_SCAN = 500
+FAILED = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
 def run_request(run: PlannedRun) -> RunRequest:
@@ -96,6 +116,15 @@ def inbox_sensor(
     billing: BillingResource,
     crm: CrmResource,
 ) -> SensorResult | SkipReason:
+    found: list[Lookups] = []
+
+    def lookups() -> Lookups:
+        if not found:
+            found.append(inbox_lookups(store.store, billing, crm))
+        return found[0]
+
+    delays = retry_delays(os.environ.get("SYNC_INBOX_RETRY_DELAYS_SECONDS"))
+    retried = _retry_failed_runs(context, store.store, lookups, delays)
     cursor = int(context.cursor or 0)
     events = [
         e
@@ -104,19 +133,68 @@ def inbox_sensor(
         )
         if e.id > cursor or e.run_key is None
     ]
-    if not events:
+    if not events and not retried:
         return SkipReason(f"no new inbox events after id {cursor}")
-    lookups = inbox_lookups(store.store, billing, crm)
-    plan: InboxPlan = plan_runs(events, [_in_history(route(e, lookups)) for e in events])
-    for run in plan.runs:
-        store.store.schedule_events(run.event_ids, run.run_key)
-    for event_id, reason in plan.ignored:
-        store.store.mark_events([event_id], "ignored", reason=reason)
-    context.log.info(
-        f"inbox ids {events[0].id}-{events[-1].id}: {len(plan.runs)} run(s), "
-        f"{len(plan.ignored)} event(s) ignored"
-    )
+    new_runs = _schedule(store.store, events, lookups) if events else []
+    if events:
+        context.log.info(
+            f"inbox ids {events[0].id}-{events[-1].id}: {len(new_runs)} run(s) requested"
+        )
+    # An event behind the cursor can be both retried and re-read: one request per key.
+    requests = {r.run_key: r for r in [*retried, *new_runs]}
     return SensorResult(
-        run_requests=[run_request(run) for run in plan.runs],
-        cursor=str(max(cursor, max(e.id for e in events))),
+        run_requests=list(requests.values()),
+        cursor=str(max([cursor, *(e.id for e in events)])),
     )
+
+
+def _schedule(
+    store: Store, events: Sequence[PlannedEvent], lookups: Callable[[], Lookups]
+) -> list[RunRequest]:
+    """Route ``events``, name the run of each, mark the unroutable ignored with the reason."""
+    found = lookups()
+    plan: InboxPlan = plan_runs(events, [_in_history(route(e, found)) for e in events])
+    for run in plan.runs:
+        store.schedule_events(run.event_ids, run.run_key)
+    for event_id, reason in plan.ignored:
+        store.mark_events([event_id], "ignored", reason=reason)
+    return [run_request(run) for run in plan.runs]
+
+
+def _retry_failed_runs(
+    context: SensorEvaluationContext,
+    store: Store,
+    lookups: Callable[[], Lookups],
+    delays: Sequence[timedelta],
+) -> list[RunRequest]:
+    """Requests for the pending events of runs that failed, under a new key once their delay
+    has passed. A retry key with no run yet (its tick never committed) is requested again."""
+    last = exhausted_suffix(delays)
+    keys = store.scheduled_run_keys(limit=RETRY_SCAN, excluding_suffix=last)
+    if not keys:
+        return []
+    records = context.instance.get_run_records(RunsFilter(tags={INBOX_RUN_TAG: keys}))
+    runs_of: dict[str, list[Any]] = {}
+    for record in records:
+        runs_of.setdefault(record.dagster_run.tags[INBOX_RUN_TAG], []).append(record)
+    now = datetime.now(UTC)
+    requests: list[RunRequest] = []
+    for key in keys:
+        runs = runs_of.get(key, [])
+        if not runs:
+            if retries_of(key):
+                requests.extend(_schedule(store, store.run_events(key), lookups))
+            continue
+        if any(r.dagster_run.status not in FAILED for r in runs):
+            continue
+        ended = max(r.end_time or r.update_timestamp.timestamp() for r in runs)
+        new_key = retry_run_key(key, datetime.fromtimestamp(ended, UTC), now, delays)
+        if new_key is None:
+            continue
+        store.reschedule_events(key, new_key)
+        context.log.warning(
+            f"run {runs[-1].dagster_run.run_id} of {key} failed; its pending events go to "
+            f"{new_key}" + (" (the last retry)" if new_key.endswith(last) else "")
+        )
+        requests.extend(_schedule(store, store.run_events(new_key), lookups))
+    return requests

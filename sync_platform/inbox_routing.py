@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sync_platform.customers.region_flow import billing_region
@@ -52,9 +52,17 @@ class TransactionTarget:
     region: str
 
 
+CustomerObject = Literal["billing_customer", "crm_company", "crm_contact"]
+
+
 @dataclass(frozen=True)
 class CustomerTarget:
+    """The customer workflow of ``region``; ``object_id`` (of ``object_type``) is what changed,
+    None when the event says a customer changed but not which record to read."""
+
     region: str
+    object_type: CustomerObject | None = None
+    object_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,8 +138,8 @@ def _billing(event_type: str, obj: dict[str, Any], lookups: Lookups) -> Route:
             "payment", charge.charge_id, int(charge.created.timestamp()), charge.customer, lookups
         )
     if family == "customer":
-        customer = object_id if obj.get("object") == "customer" else obj.get("customer")
-        if not isinstance(customer, str):
+        customer = _customer_of(obj)
+        if customer is None:
             return Unroutable(f"{event_type} {object_id} names no billing customer")
         address = obj.get("address") if obj.get("object") == "customer" else None
         country = address.get("country") if isinstance(address, Mapping) else None
@@ -143,8 +151,15 @@ def _billing(event_type: str, obj: dict[str, Any], lookups: Lookups) -> Route:
         )
         if region is None:
             return Unroutable(f"billing customer {customer} has no known region")
-        return CustomerTarget(region)
+        return CustomerTarget(region, "billing_customer", customer)
     return Unroutable(f"{event_type} changes no document or customer the platform syncs")
+
+
+def _customer_of(obj: Mapping[str, Any]) -> str | None:
+    """The billing customer a ``customer.*`` event is about (the customer itself, or the
+    customer of its subscription or tax id)."""
+    customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
+    return customer if isinstance(customer, str) and customer else None
 
 
 def _intent_of(invoice_payment: Mapping[str, Any]) -> str | None:
@@ -175,15 +190,18 @@ def _crm(event_type: str, object_id: str, lookups: Lookups) -> Route:
     object_type = event_type.partition(".")[0]
     if not object_id:
         return Unroutable(f"{event_type} event names no object id")
+    changed: CustomerObject
     if object_type == "company":
         region = lookups.crm_company_region(object_id)
         what = f"CRM company {object_id} has no known region"
+        changed = "crm_company"
     elif object_type == "contact":
         region = lookups.crm_contact_region(object_id)
         what = f"CRM contact {object_id} belongs to no company of a known region"
+        changed = "crm_contact"
     else:
         return Unroutable(f"{event_type} changes no CRM object the platform syncs")
-    return Unroutable(what) if region is None else CustomerTarget(region)
+    return Unroutable(what) if region is None else CustomerTarget(region, changed, object_id)
 
 
 # -- planning runs -----------------------------------------------------------------------------
@@ -254,10 +272,98 @@ def plan_runs(events: Sequence[PlannedEvent], routes: Sequence[Route]) -> InboxP
     return plan
 
 
+# A run that failed leaves its events pending; they go to a new run after these delays
+# (from the failed run's end), then stay pending for the partition's next backfill.
+RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=8))
+RETRY_MARK = "~retry"
+
+
+def retry_delays(setting: str | None) -> tuple[timedelta, ...]:
+    """The retry delays from a setting of comma-separated seconds (``RETRY_DELAYS`` if
+    unset)."""
+    if not setting:
+        return RETRY_DELAYS
+    try:
+        delays = tuple(timedelta(seconds=float(part)) for part in setting.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or any(d < timedelta(0) for d in delays):
+        raise ValueError(
+            "SYNC_INBOX_RETRY_DELAYS_SECONDS must be comma-separated seconds of at least 0, "
+            f"one per retry (e.g. 30,120,480); got {setting!r}"
+        )
+    return delays
+
+
+def retries_of(run_key: str) -> int:
+    """How many times the events of ``run_key`` were given to a new run after a failure."""
+    _, mark, count = run_key.rpartition(RETRY_MARK)
+    return int(count) if mark and count.isdigit() else 0
+
+
+def exhausted_suffix(delays: Sequence[timedelta] = RETRY_DELAYS) -> str:
+    """The end of a run key whose events have used up their retries."""
+    return f"{RETRY_MARK}{len(delays)}"
+
+
+def retry_run_key(
+    failed_key: str,
+    failed_at: datetime,
+    now: datetime,
+    delays: Sequence[timedelta] = RETRY_DELAYS,
+) -> str | None:
+    """The key of the run that takes over the events of the failed run ``failed_key``,
+    or None while its delay runs or once the retries are used up."""
+    done = retries_of(failed_key)
+    if done >= len(delays) or now - failed_at < delays[done]:
+        return None
+    base = failed_key.rpartition(RETRY_MARK)[0] if done else failed_key
+    return f"{base}{RETRY_MARK}{done + 1}"
+
+
 def _partition_of(target: TransactionTarget | CustomerTarget) -> str:
     if isinstance(target, TransactionTarget):
         return f"{target.day.isoformat()}|{target.region}"
     return f"customers|{target.region}"
+
+
+def transaction_kind_of(event: EventLike) -> TransactionKind | None:
+    """The kind of document a billing event is about, by its type alone (no lookup)."""
+    if event.source != "billing":
+        return None
+    family = event.event_type.split(".")[0]
+    if family in ("invoice", "credit_note"):
+        return family  # type: ignore[return-value]
+    if family in ("charge", "invoice_payment") or event.event_type == "payment_intent.succeeded":
+        return "payment"
+    return None
+
+
+def changed_customer_record(event: EventLike) -> tuple[CustomerObject, str] | None:
+    """The customer record an event says changed (billing customer, CRM company or contact),
+    or None for an event about anything else. Needs no lookup: the event names it."""
+    if event.source == "billing":
+        if event.event_type.split(".")[0] != "customer":
+            return None
+        customer = _customer_of(_subject(event.payload))
+        return None if customer is None else ("billing_customer", customer)
+    if event.source == "crm" and event.object_id:
+        object_type = event.event_type.partition(".")[0]
+        if object_type == "company":
+            return "crm_company", str(event.object_id)
+        if object_type == "contact":
+            return "crm_contact", str(event.object_id)
+    return None
+
+
+def changed_customer_records(events: Iterable[EventLike], object_type: CustomerObject) -> list[str]:
+    """The distinct records of ``object_type`` the events name, in the order first named."""
+    seen: dict[str, None] = {}
+    for event in events:
+        changed = changed_customer_record(event)
+        if changed is not None and changed[0] == object_type:
+            seen.setdefault(changed[1], None)
+    return list(seen)
 
 
 def objects_of_kind(routes: Iterable[Route], kind: TransactionKind) -> list[str]:

@@ -144,6 +144,25 @@ def schedule(conn: Connection, ids: Sequence[int], run_key: str) -> int:
     return int(result.rowcount)
 
 
+def scheduled_run_keys(conn: Connection, limit: int, excluding_suffix: str | None) -> list[str]:
+    """Run keys that pending events are scheduled under, oldest first."""
+    query = select(e.c.run_key, func.min(e.c.id).label("first")).where(
+        e.c.status == "pending", e.c.run_key.is_not(None)
+    )
+    if excluding_suffix is not None:
+        query = query.where(e.c.run_key.not_like(f"%{excluding_suffix}"))
+    rows = conn.execute(query.group_by(e.c.run_key).order_by("first").limit(limit))
+    return [str(run_key) for run_key, _ in rows]
+
+
+def reschedule(conn: Connection, run_key: str, new_run_key: str) -> int:
+    """Move the pending events of ``run_key`` to the run ``new_run_key``."""
+    result = conn.execute(
+        update(e).where(e.c.run_key == run_key, e.c.status == "pending").values(run_key=new_run_key)
+    )
+    return int(result.rowcount)
+
+
 def for_run(conn: Connection, run_key: str, status: str | None) -> list[InboxEvent]:
     query = select(e).where(e.c.run_key == run_key)
     if status is not None:

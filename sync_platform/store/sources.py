@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, func, select, update
 
 from sync_platform.hashing import content_hash
 from sync_platform.store.columns import require_aware
@@ -203,3 +203,17 @@ def regions(conn: Connection, system: str, object_type: str) -> dict[str, str]:
         )
     )
     return {record_id: region for record_id, region in rows}
+
+
+def latest_modified(
+    conn: Connection, system: str, object_type: str, region: str | None
+) -> datetime | None:
+    """The newest source modification time stored, or None when nothing is."""
+    query = select(func.max(t.c.modified_at)).where(
+        t.c.system == system, t.c.object_type == object_type
+    )
+    if region is not None:
+        query = query.where(t.c.region == region)
+    # max() keeps the column's type, so the value comes back an aware UTC datetime.
+    newest: datetime | None = conn.execute(query).scalar_one_or_none()
+    return newest

@@ -118,6 +118,13 @@ class Store:
         with self._engine.begin() as conn:
             return sources.list_records(conn, system, object_type, region, business_date)
 
+    def latest_modified(
+        self, system: str, object_type: str, region: str | None = None
+    ) -> datetime | None:
+        """The newest ``modified_at`` among the stored snapshots (None if there are none)."""
+        with self._engine.begin() as conn:
+            return sources.latest_modified(conn, system, object_type, region)
+
     def source_regions(self, system: str, object_type: str) -> dict[str, str]:
         """Record id → region of the stored snapshots (payloads are not read)."""
         with self._engine.begin() as conn:
@@ -314,6 +321,19 @@ class Store:
             with self._engine.begin() as conn:
                 moved += inbox.schedule(conn, chunk, run_key)
         return moved
+
+    def scheduled_run_keys(
+        self, limit: int = 500, excluding_suffix: str | None = None
+    ) -> list[str]:
+        """The run keys pending events wait on, oldest first; keys ending in
+        ``excluding_suffix`` are left out."""
+        with self._engine.begin() as conn:
+            return inbox.scheduled_run_keys(conn, limit, excluding_suffix)
+
+    def reschedule_events(self, run_key: str, new_run_key: str) -> int:
+        """Give the pending events of ``run_key`` (a run that failed) to ``new_run_key``."""
+        with self._engine.begin() as conn:
+            return inbox.reschedule(conn, run_key, new_run_key)
 
     def run_events(self, run_key: str, status: str | None = "pending") -> list[InboxEvent]:
         """The events scheduled for the run ``run_key`` (by default those it has not taken)."""

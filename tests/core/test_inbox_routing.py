@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sync_platform.inbox_routing import (
@@ -12,9 +12,12 @@ from sync_platform.inbox_routing import (
     Lookups,
     TransactionTarget,
     Unroutable,
+    changed_customer_records,
     objects_of_kind,
     plan_runs,
+    retry_run_key,
     route,
+    transaction_kind_of,
 )
 
 NOV_2 = int(datetime(2026, 11, 2, 23, 30, tzinfo=UTC).timestamp())
@@ -80,10 +83,12 @@ def test_credit_notes_and_customers() -> None:
         "credit_note", "cn_1", date(2026, 11, 2), "emea"
     )
     customer = {"id": "cus_B", "object": "customer", "metadata": {}, "address": {"country": "AU"}}
-    assert route(stripe("customer.updated", customer), LOOKUPS) == CustomerTarget("apac")
+    assert route(stripe("customer.updated", customer), LOOKUPS) == CustomerTarget(
+        "apac", "billing_customer", "cus_B"
+    )
     subscription = {"id": "sub_1", "object": "subscription", "customer": "cus_A"}
     assert route(stripe("customer.subscription.updated", subscription), LOOKUPS) == (
-        CustomerTarget("emea")
+        CustomerTarget("emea", "billing_customer", "cus_A")
     )
 
 
@@ -92,9 +97,12 @@ def test_crm_events_go_to_the_customer_workflow_of_the_companys_region() -> None
         payload = {"subscriptionType": event_type, "objectId": object_id}
         return Event(1, "crm", event_type, payload, str(object_id))
 
-    assert route(hubspot("company.propertyChange", 101), LOOKUPS) == CustomerTarget("na")
-    assert route(hubspot("company.creation", 101), LOOKUPS) == CustomerTarget("na")
-    assert route(hubspot("contact.propertyChange", 201), LOOKUPS) == CustomerTarget("apac")
+    company = CustomerTarget("na", "crm_company", "101")
+    assert route(hubspot("company.propertyChange", 101), LOOKUPS) == company
+    assert route(hubspot("company.creation", 101), LOOKUPS) == company
+    assert route(hubspot("contact.propertyChange", 201), LOOKUPS) == CustomerTarget(
+        "apac", "crm_contact", "201"
+    )
     unknown = route(hubspot("company.creation", 999), LOOKUPS)
     assert isinstance(unknown, Unroutable) and "999" in unknown.reason
     assert isinstance(route(hubspot("deal.creation", 5), LOOKUPS), Unroutable)
@@ -137,3 +145,48 @@ def test_events_scheduled_before_keep_their_run() -> None:
         ("inbox:2026-11-02|emea:1-1", (1,)),
         ("inbox:2026-11-02|emea:2-2", (2,)),
     ]
+
+
+def test_a_customer_run_reads_exactly_the_records_its_events_name() -> None:
+    subscription = {"id": "sub_1", "object": "subscription", "customer": "cus_A"}
+    events = [
+        stripe("customer.updated", {"id": "cus_B", "object": "customer"}, id=1),
+        stripe("customer.subscription.updated", subscription, id=2),
+        stripe("customer.updated", {"id": "cus_B", "object": "customer"}, id=3),
+        Event(4, "crm", "company.propertyChange", {}, "101"),
+        Event(5, "crm", "contact.creation", {}, "201"),
+        stripe("invoice.finalized", invoice(NOV_2), id=6),
+    ]
+    assert changed_customer_records(events, "billing_customer") == ["cus_B", "cus_A"]
+    assert changed_customer_records(events, "crm_company") == ["101"]
+    assert changed_customer_records(events, "crm_contact") == ["201"]
+
+
+def test_the_kind_of_document_an_event_is_about_needs_no_lookup() -> None:
+    kinds = {
+        "invoice.finalized": "invoice",
+        "invoice.voided": "invoice",
+        "invoice_payment.paid": "payment",
+        "charge.refunded": "payment",
+        "payment_intent.succeeded": "payment",
+        "credit_note.created": "credit_note",
+        "payment_intent.created": None,
+        "customer.updated": None,
+    }
+    for event_type, kind in kinds.items():
+        assert transaction_kind_of(stripe(event_type, {"id": "x"})) == kind, event_type
+    assert transaction_kind_of(Event(1, "crm", "invoice.creation", {}, "1")) is None
+
+
+def test_a_failed_run_is_retried_three_times_after_growing_delays() -> None:
+    failed = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    key = "inbox:2026-11-02|emea:1-3"
+    assert retry_run_key(key, failed, failed + timedelta(seconds=29)) is None
+    first = retry_run_key(key, failed, failed + timedelta(seconds=30))
+    assert first == f"{key}~retry1"
+    assert retry_run_key(first, failed, failed + timedelta(seconds=119)) is None
+    second = retry_run_key(first, failed, failed + timedelta(minutes=2))
+    assert second == f"{key}~retry2"
+    third = retry_run_key(second, failed, failed + timedelta(minutes=8))
+    assert third == f"{key}~retry3"
+    assert retry_run_key(third, failed, failed + timedelta(days=1)) is None

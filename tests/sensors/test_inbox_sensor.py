@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import DagsterInstance, RunRequest, SensorResult, build_sensor_context
+from dagster import (
+    AssetsDefinition,
+    DagsterInstance,
+    RunRequest,
+    SensorResult,
+    asset,
+    build_sensor_context,
+    materialize,
+)
 
 from resources.billing import BillingResource
 from resources.billing_models import StripeCustomer
@@ -17,6 +25,7 @@ from resources.crm import CrmResource
 from resources.errors import NotFound
 from resources.store import StoreResource
 from sensors.inbox import inbox_sensor
+from sync_platform.inbox_routing import INBOX_RUN_TAG
 from sync_platform.store import InboxEventIn, SourceRecordIn, Store
 
 NOV_2 = int(datetime(2026, 11, 2, 10, tzinfo=UTC).timestamp())
@@ -59,7 +68,7 @@ class BillingWithoutCustomers(BillingResource):
         raise NotFound("billing", f"No such customer: '{customer_id}'")
 
 
-def evaluate(url: str, cursor: str | None) -> SensorResult:
+def evaluate(url: str, cursor: str | None, instance: DagsterInstance | None = None) -> SensorResult:
     # Unreachable systems: every lookup here is answered from the store's snapshots.
     resources = {
         "store": StoreResource(url=url),
@@ -67,11 +76,23 @@ def evaluate(url: str, cursor: str | None) -> SensorResult:
         "crm": CrmResource(base_url="http://127.0.0.1:9", access_token="unused"),
     }
     with build_sensor_context(
-        cursor=cursor, instance=DagsterInstance.ephemeral(), resources=resources
+        cursor=cursor, instance=instance or DagsterInstance.ephemeral(), resources=resources
     ) as context:
         result = inbox_sensor(context)
     assert isinstance(result, SensorResult)
     return result
+
+
+def requested(url: str, cursor: str | None, instance: DagsterInstance) -> list[RunRequest]:
+    """The run requests of one tick; none when it skipped."""
+    resources = {
+        "store": StoreResource(url=url),
+        "billing": BillingWithoutCustomers(base_url="http://127.0.0.1:9", api_key="sk_unused"),
+        "crm": CrmResource(base_url="http://127.0.0.1:9", access_token="unused"),
+    }
+    with build_sensor_context(cursor=cursor, instance=instance, resources=resources) as context:
+        result = inbox_sensor(context)
+    return list(result.run_requests or ()) if isinstance(result, SensorResult) else []
 
 
 def keys(requests: list[RunRequest] | None) -> list[tuple[str | None, str | None]]:
@@ -148,6 +169,62 @@ def test_customer_events_request_the_customer_assets_of_the_region(store_url: st
         "canonical/customers",
         "erp/customer_sync",
     }
+
+
+@asset
+def erp_step_that_fails() -> None:
+    raise RuntimeError("the ERP answered 503 for the whole run")
+
+
+@asset
+def erp_step_that_works() -> None:
+    return None
+
+
+def run_under(instance: DagsterInstance, run_key: str, step: AssetsDefinition) -> None:
+    """A real run on ``instance`` carrying the inbox run key, as the sensor's runs do."""
+    materialize([step], instance=instance, tags={INBOX_RUN_TAG: run_key}, raise_on_error=False)
+
+
+def test_events_of_a_failed_run_go_to_a_new_run_until_the_retries_are_used_up(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNC_INBOX_RETRY_DELAYS_SECONDS", "0,0")
+    instance = DagsterInstance.ephemeral()
+    store = Store.open(store_url)
+    store.land_events("billing", [stripe(1, "invoice.finalized", invoice("in_1", "cus_A"))])
+    first = evaluate(store_url, None, instance)
+    assert keys(first.run_requests) == [("inbox:2026-11-02|emea:1-1", "2026-11-02|emea")]
+
+    # Its run still to come, or succeeded: nothing to retry.
+    assert requested(store_url, first.cursor, instance) == []
+    run_under(instance, "inbox:2026-11-02|emea:1-1", erp_step_that_works)
+    assert requested(store_url, first.cursor, instance) == []
+
+    run_under(instance, "inbox:2026-11-02|emea:1-1", erp_step_that_fails)
+    assert requested(store_url, first.cursor, instance) == [], "one run succeeded"
+
+    store.land_events("billing", [stripe(2, "invoice.finalized", invoice("in_2", "cus_A"))])
+    second = evaluate(store_url, first.cursor, instance)
+    (request,) = second.run_requests or ()
+    run_under(instance, "inbox:2026-11-02|emea:2-2", erp_step_that_fails)
+
+    retry = requested(store_url, second.cursor, instance)
+    assert keys(retry) == [("inbox:2026-11-02|emea:2-2~retry1", "2026-11-02|emea")]
+    (again,) = retry
+    assert again.asset_selection == request.asset_selection
+    assert again.tags[INBOX_RUN_TAG] == "inbox:2026-11-02|emea:2-2~retry1"
+    assert [e.event_id for e in store.run_events("inbox:2026-11-02|emea:2-2~retry1")] == ["evt_2"]
+    # The tick did not commit (no run yet under the new key): the same request again.
+    assert keys(requested(store_url, second.cursor, instance)) == keys(retry)
+
+    run_under(instance, "inbox:2026-11-02|emea:2-2~retry1", erp_step_that_fails)
+    last = requested(store_url, second.cursor, instance)
+    assert keys(last) == [("inbox:2026-11-02|emea:2-2~retry2", "2026-11-02|emea")]
+    run_under(instance, "inbox:2026-11-02|emea:2-2~retry2", erp_step_that_fails)
+    assert requested(store_url, second.cursor, instance) == []
+    # Retries used up: the event waits, pending, for the partition's next backfill.
+    assert store.inbox_counts()["billing"]["pending"] == 2
 
 
 def _all_events(store: Store) -> list[Any]:

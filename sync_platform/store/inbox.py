@@ -23,6 +23,8 @@ from sync_platform.store.schema import webhook_rejections as r
 # Where an event can go once a run has taken it.
 DONE_STATUSES = tuple(s for s in INBOX_STATUSES if s != "pending")
 REJECTION_SOURCE_LENGTH = 16
+# Events per INSERT when landing (9 bound values each, well inside SQLite's limit).
+LAND_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,28 +83,32 @@ def require_source(source: str) -> str:
 def land(
     conn: Connection, source: str, events: Iterable[InboxEventIn], now: datetime
 ) -> LandCounts:
-    """Insert each event unless its (source, event id) is already there."""
+    """Insert each event unless its (source, event id) is already there: one statement per
+    ``LAND_CHUNK`` events (a HubSpot batch is one), duplicates skipped by the database."""
     new = duplicate = 0
-    for event in events:
+    landing = list(events)
+    for start in range(0, len(landing), LAND_CHUNK):
+        rows = [
+            {
+                "source": source,
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "object_id": event.object_id,
+                "object_type": event.object_type,
+                "occurred_at": event.occurred_at,
+                "received_at": now,
+                "payload": event.payload,
+                "status": "pending",
+            }
+            for event in landing[start : start + LAND_CHUNK]
+        ]
         inserted = conn.execute(
             insert_for(conn, e)
-            .values(
-                source=source,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                object_id=event.object_id,
-                object_type=event.object_type,
-                occurred_at=event.occurred_at,
-                received_at=now,
-                payload=event.payload,
-                status="pending",
-            )
+            .values(rows)
             .on_conflict_do_nothing(index_elements=["source", "event_id"])
         )
-        if inserted.rowcount == 1:
-            new += 1
-        else:
-            duplicate += 1
+        new += inserted.rowcount
+        duplicate += len(rows) - inserted.rowcount
     return LandCounts(new, duplicate)
 
 

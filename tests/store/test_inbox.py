@@ -45,6 +45,21 @@ def test_a_repeat_within_one_batch_counts_as_a_duplicate(store: Store) -> None:
     assert [e.payload for e in store.pending_events()] == [{"id": "7", "type": "invoice.finalized"}]
 
 
+def test_the_events_of_a_failed_run_move_to_a_new_run_key(store: Store) -> None:
+    store.land_events("billing", [event(f"evt_{n}") for n in range(1, 6)])
+    pending = [e.id for e in store.pending_events()]
+    store.schedule_events(pending[:2], "inbox:a")
+    store.schedule_events(pending[2:4], "inbox:b~retry3")
+    store.mark_events(pending[1:2], "processed")
+    assert store.scheduled_run_keys() == ["inbox:a", "inbox:b~retry3"]
+    assert store.scheduled_run_keys(excluding_suffix="~retry3") == ["inbox:a"]
+
+    assert store.reschedule_events("inbox:a", "inbox:a~retry1") == 1
+    assert [e.id for e in store.run_events("inbox:a~retry1")] == pending[:1]
+    assert store.run_events("inbox:a") == []
+    assert store.scheduled_run_keys(limit=1) == ["inbox:a~retry1"]
+
+
 def test_the_same_event_id_from_two_sources_is_two_events(store: Store) -> None:
     store.land_events("billing", [event("1")])
     store.land_events("crm", [event("1")])

@@ -53,8 +53,9 @@ def replay_open_exceptions(
         erp,
         store.store,
         config.selection(),
-        note=f"replay by {config.requested_by}: {config.note}",
+        note=config.note,
         log=context.log.info,
+        by=config.requested_by,
     )
     context.log.info(
         f"replayed {summary['selected']} transactions; open exceptions now "

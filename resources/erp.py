@@ -672,13 +672,18 @@ class ErpResource(SystemApiResource):
 
     # -- sales invoices ---------------------------------------------------------------------
     def list_sales_invoices(
-        self, company_id: str, *, modified_since: datetime | None = None, with_lines: bool = False
+        self,
+        company_id: str,
+        *,
+        modified_since: datetime | None = None,
+        with_lines: bool = False,
+        posting_date: date | None = None,
     ) -> Iterator[ErpSalesInvoice]:
         flt = f"lastModifiedDateTime gt {_odata_datetime(modified_since)}" if modified_since else ""
         return self._collection(
             f"companies({company_id})/salesInvoices",
             ErpSalesInvoice,
-            filter=flt,
+            filter=_filter_text([_posting_date(posting_date)], flt) if posting_date else flt,
             expand="salesInvoiceLines" if with_lines else "",
         )
 
@@ -729,8 +734,14 @@ class ErpResource(SystemApiResource):
         self._delete(f"companies({company_id})/salesInvoices({invoice.id})", invoice)
 
     # -- sales credit memos -----------------------------------------------------------------
-    def list_sales_credit_memos(self, company_id: str) -> Iterator[ErpSalesCreditMemo]:
-        return self._collection(f"companies({company_id})/salesCreditMemos", ErpSalesCreditMemo)
+    def list_sales_credit_memos(
+        self, company_id: str, *, posting_date: date | None = None
+    ) -> Iterator[ErpSalesCreditMemo]:
+        return self._collection(
+            f"companies({company_id})/salesCreditMemos",
+            ErpSalesCreditMemo,
+            filter=_posting_date(posting_date) if posting_date else "",
+        )
 
     def get_sales_credit_memo(
         self, company_id: str, credit_memo_id: str, *, with_lines: bool = False
@@ -899,10 +910,16 @@ class ErpResource(SystemApiResource):
         *,
         document_type: str | None = None,
         document_numbers: Sequence[str] = (),
+        posting_date: date | None = None,
     ) -> Iterator[ErpGeneralLedgerEntry]:
-        """Posted G/L entries, optionally of one document type and some document numbers."""
+        """Posted G/L entries, optionally of one document type, some document numbers and
+        one posting date."""
         path = f"companies({company_id})/generalLedgerEntries"
-        kind = f"documentType eq {_odata_string(document_type)}" if document_type else ""
+        conditions = [
+            f"documentType eq {_odata_string(document_type)}" if document_type else "",
+            _posting_date(posting_date) if posting_date else "",
+        ]
+        kind = " and ".join(c for c in conditions if c)
         if not document_numbers:
             yield from self._collection(path, ErpGeneralLedgerEntry, filter=kind)
             return
@@ -1013,6 +1030,10 @@ _PAGING_ROOM = 60  # what a next link adds ($skiptoken)
 
 def _odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _posting_date(day: date | None) -> str:
+    return f"postingDate eq {day.isoformat()}" if day else ""
 
 
 def _default_dimensions_path(company_id: str, customer_id: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from resources import api_metrics
 from resources.errors import (
     AuthenticationFailed,
     IdempotencyConflict,
@@ -193,15 +194,18 @@ class ApiClient:
                 response = self._send(method, path, params, data, json, content, headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never reached the server: always safe to try again.
+                api_metrics.count_failure(self.dialect.system, None)
                 error: SystemApiError = TransientError(
                     self.dialect.system, f"could not connect: {exc}", method=method, url=path
                 )
             except httpx.TransportError as exc:
+                api_metrics.count_failure(self.dialect.system, None)
                 error = self._ambiguous(method, path, f"{type(exc).__name__}: {exc}", repeatable)
             else:
                 self._note_throttle(response)
                 if response.is_success:
                     return response
+                api_metrics.count_failure(self.dialect.system, response.status_code)
                 error = self._error_for(response, method, path, repeatable)
             error.attempts = attempt
             delay = self._retry_delay(error, attempt, started)
@@ -260,9 +264,13 @@ class ApiClient:
         headers: dict[str, str],
     ) -> httpx.Response:
         self.stats.requests += 1
-        return self._http.request(
-            method, path, params=params, data=data, json=json, content=content, headers=headers
-        )
+        started = time.perf_counter()  # real time, whatever clock paces the retries
+        try:
+            return self._http.request(
+                method, path, params=params, data=data, json=json, content=content, headers=headers
+            )
+        finally:
+            api_metrics.observe_request(self.dialect.system, method, time.perf_counter() - started)
 
     def _ambiguous(self, method: str, path: str, reason: str, repeatable: bool) -> SystemApiError:
         cls = TransientError if repeatable else UnsafeToRetry

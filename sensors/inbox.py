@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dagster import (
+    AssetCheckKey,
     AssetKey,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -38,6 +39,8 @@ from dagster import (
     sensor,
 )
 
+from assets.checks.customers import customer_checks
+from assets.checks.transactions import transaction_checks
 from assets.customers import customer_assets
 from assets.inbox_lookups import inbox_lookups
 from assets.partitions import HISTORY_START
@@ -75,12 +78,25 @@ RETRY_SCAN = 500
 FAILED = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
+def blocking_checks(selection: Sequence[AssetKey]) -> list[AssetCheckKey]:
+    """The blocking checks of ``selection``: they guard postings, so a near-real-time run
+    evaluates them; the completeness and SLA checks run in the nightly reconciliation."""
+    wanted = set(selection)
+    return [
+        spec.key
+        for check in [*customer_checks, *transaction_checks]
+        for spec in check.check_specs
+        if spec.blocking and spec.asset_key in wanted
+    ]
+
+
 def run_request(run: PlannedRun) -> RunRequest:
     tags = {INBOX_RUN_TAG: run.run_key, CORRELATION_TAG: run.first_event_id}
     if run.day is None:
         return RunRequest(
             run_key=run.run_key,
             asset_selection=CUSTOMER_ASSET_KEYS,
+            asset_check_keys=blocking_checks(CUSTOMER_ASSET_KEYS),
             partition_key=run.region,
             tags=tags,
         )
@@ -88,6 +104,7 @@ def run_request(run: PlannedRun) -> RunRequest:
     return RunRequest(
         run_key=run.run_key,
         asset_selection=selection,
+        asset_check_keys=blocking_checks(selection),
         partition_key=MultiPartitionKey({"date": run.day.isoformat(), "region": run.region}),
         tags=tags,
     )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sync_platform import launcher
+from sync_platform.console.cli import add_console_parser, console_command
 from sync_platform.settings import REGIONS
 
 
@@ -120,6 +121,57 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", default=None, help="store URL (default: $SYNC_STORE_URL or the local file)"
     )
 
+    audit = commands.add_parser("audit", help="the tamper-evident audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser(
+        "verify",
+        help="check the hash chain; exit 1 naming the first edited or deleted record",
+    )
+    verify.add_argument(
+        "--store", default=None, help="store URL (default: $SYNC_STORE_URL or the local file)"
+    )
+
+    legacy = commands.add_parser(
+        "legacy-reconcile",
+        help="compare the legacy ERP interface's CSV export with the new postings "
+        "(exit 1 when they differ; layout in the README)",
+    )
+    legacy.add_argument("--csv", type=Path, required=True, help="the legacy export (CSV)")
+    legacy.add_argument("--region", choices=REGIONS, default=None, help="only this region")
+    legacy.add_argument(
+        "--from", dest="start", type=_day, default=None, help="first posting date, YYYY-MM-DD"
+    )
+    legacy.add_argument(
+        "--to", dest="end", type=_day, default=None, help="last posting date, YYYY-MM-DD"
+    )
+    legacy.add_argument(
+        "--show", type=_positive_int, default=50, help="differences listed (all are counted)"
+    )
+    legacy.add_argument(
+        "--store", default=None, help="store URL (default: $SYNC_STORE_URL or the local file)"
+    )
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="submit a Dagster asset backfill of one region over a date range to the instance "
+        "in $DAGSTER_HOME (the daemon runs it; the UI lists it under Runs > Backfills)",
+    )
+    backfill.add_argument("--region", required=True, help=f"one of {', '.join(REGIONS)}")
+    backfill.add_argument(
+        "--from", dest="start", type=_day, required=True, help="first day, YYYY-MM-DD"
+    )
+    backfill.add_argument("--to", dest="end", type=_day, required=True, help="last day, YYYY-MM-DD")
+    backfill.add_argument(
+        "--assets",
+        choices=("transactions", "reconciliation", "all"),
+        default="all",
+        help="transactions: billing/canonical/erp invoices, payments, credit notes; "
+        "reconciliation: reconciliation/daily; all: both (default)",
+    )
+    backfill.add_argument(
+        "--dry-run", action="store_true", help="print the partitions and assets, submit nothing"
+    )
+
     gateway = commands.add_parser(
         "gateway",
         help="receive billing and CRM webhooks into the store's inbox "
@@ -129,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument(
         "--port", type=_port, default=None, help="default: $SYNC_GATEWAY_PORT or 12110"
     )
+
+    add_console_parser(commands)
 
     sandbox = commands.add_parser("sandbox", help="vendor sandboxes (Stripe, HubSpot, BC shapes)")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
@@ -163,8 +217,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return approvals_command(args)
         if args.command == "replay":
             return replay_command(args)
+        if args.command == "audit":
+            return audit_verify_command(args)
+        if args.command == "legacy-reconcile":
+            return legacy_reconcile_command(args)
+        if args.command == "backfill":
+            return backfill_command(args)
         if args.command == "gateway":
             return launcher.run_gateway(args)
+        if args.command == "console":
+            return console_command(args)
         if args.sandbox_command == "run":
             return launcher.run_one(args)
         return launcher.run_all(args)
@@ -233,7 +295,7 @@ def replay_command(args: argparse.Namespace) -> int:
             base_url=os.environ["SYNC_ERP_URL"], access_token=os.environ["SYNC_ERP_ACCESS_TOKEN"]
         )
         by = args.by or getpass.getuser()
-        summary = replay_exceptions(erp, store, selection, note=f"replay by {by}: {args.note}")
+        summary = replay_exceptions(erp, store, selection, note=args.note, by=by)
         for group, result in summary["groups"].items():
             outcomes = ", ".join(f"{k} {v}" for k, v in sorted(result["mode_outcomes"].items()))
             print(f"{group}: {outcomes}")
@@ -245,6 +307,76 @@ def replay_command(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def audit_verify_command(args: argparse.Namespace) -> int:
+    """0: the chain is intact; 1: it breaks (the first break is named)."""
+    from sync_platform.audit import verify_chain
+    from sync_platform.store import Store
+
+    store = Store.open(args.store) if args.store else Store.from_env()
+    try:
+        verdict = verify_chain(store.iter_audit_records())
+    finally:
+        store.close()
+    print(verdict.describe())
+    if not verdict.intact:
+        return 1
+    if verdict.records:
+        # Only a copy kept elsewhere shows that the newest records were not cut off.
+        print(f"head: record {verdict.head_id} {verdict.head_hash}")
+    return 0
+
+
+def legacy_reconcile_command(args: argparse.Namespace) -> int:
+    """0: the legacy export and the new postings agree; 1: they differ or lines were bad;
+    2: the file cannot be read at all."""
+    from sync_platform.reconciliation.legacy import (
+        LegacyFileError,
+        compare_legacy,
+        in_range,
+        new_postings,
+        read_legacy_export,
+    )
+    from sync_platform.store import Store
+
+    start = args.start.date() if args.start else None
+    end = args.end.date() if args.end else None
+    try:
+        export = read_legacy_export(args.csv)
+    except LegacyFileError as exc:
+        print(f"sync-platform: {exc}", file=sys.stderr)
+        return 2
+    for bad in export.bad_lines:
+        print(f"bad line: {bad}", file=sys.stderr)
+    legacy = [p for p in export.postings if in_range(p.posting_date, start, end)]
+    store = Store.open(args.store) if args.store else Store.from_env()
+    try:
+        result = compare_legacy(legacy, new_postings(store, args.region, start, end))
+    finally:
+        store.close()
+    for difference in result.differences[: args.show]:
+        print(difference.describe())
+    if len(result.differences) > args.show:
+        print(f"... and {len(result.differences) - args.show} more")
+    issues = ", ".join(f"{k} {v}" for k, v in result.by_issue().items()) or "none"
+    print(
+        f"legacy postings {result.legacy_count} (bad lines {len(export.bad_lines)}), "
+        f"new postings {result.new_count}, matched {result.matched}; differences: {issues}"
+    )
+    return 1 if result.differences or export.bad_lines else 0
+
+
+def backfill_command(args: argparse.Namespace) -> int:
+    from sync_platform.backfill_cli import BackfillError, run_backfill
+
+    try:
+        return run_backfill(
+            args.region, args.start.date(), args.end.date(), args.assets, args.dry_run
+        )
+    except BackfillError as exc:
+        print(f"sync-platform backfill: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -29,6 +30,11 @@ from sandboxes.kit.server import (
     SandboxConfig,
 )
 from sync_platform.gateway.settings import DEFAULT_PORT as GATEWAY_PORT
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from sync_platform.store import Store
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -157,10 +163,27 @@ def run_gateway(args: argparse.Namespace) -> int:
             f"gateway           http://{host}:{port}  POST /webhooks/billing, /webhooks/crm",
             flush=True,
         )
-        uvicorn.run(create_gateway(store, settings), host=host, port=port, log_level="warning")
+        console = _console(store, f"http://{host}:{port}/console")
+        app = create_gateway(store, settings, console=console)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         store.close()
     return 0
+
+
+def _console(store: Store, url: str) -> ASGIApp | None:
+    """The console, or None (said on stderr) when it cannot be served safely."""
+    from sync_platform.config_files import ConfigError
+    from sync_platform.console.app import create_console
+    from sync_platform.console.settings import ConsoleConfigError, ConsoleSettings
+
+    try:
+        console = create_console(store, ConsoleSettings.from_env())
+    except (ConsoleConfigError, ConfigError) as exc:
+        print(f"console           not served: {exc}", file=sys.stderr, flush=True)
+        return None
+    print(f"console           {url}", flush=True)
+    return console
 
 
 # -- the whole platform ------------------------------------------------------------------------
@@ -176,6 +199,8 @@ def up(args: argparse.Namespace) -> int:
         **os.environ,
         **platform_environment(args.host, ports, home),
         "DAGSTER_HOME": str(dagster_home),
+        # A development machine: the console may sign sessions with a per-start secret.
+        "SYNC_CONSOLE_DEV": os.environ.get("SYNC_CONSOLE_DEV", "1"),
     }
     gateway = f"http://{args.host}:{args.gateway_port}"
     gateway_cmd = [

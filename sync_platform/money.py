@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import pycountry
@@ -39,6 +40,46 @@ ZERO_DECIMAL = frozenset(
         "XPF",
     ]
 )
+
+# Currencies with three decimals (ISO 4217), as Stripe lists them.
+THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
+
+
+def minor_unit_exponent(currency: str) -> int:
+    """How many decimals a major unit of ``currency`` has: 0 (JPY), 3 (KWD) or 2."""
+    code = currency.strip().upper()
+    if code in ZERO_DECIMAL:
+        return 0
+    return 3 if code in THREE_DECIMAL else 2
+
+
+def to_minor_units(amount: str | Decimal, currency: str) -> int:
+    """A decimal amount of ``currency`` (``'123.45'``) as exact minor units (12345).
+
+    Raises ``ValueError`` for text that is not a plain decimal number, or for an amount with
+    more decimals than the currency has (``'1.5'`` JPY, ``'0.001'`` USD): never rounded.
+    """
+    text = amount if isinstance(amount, Decimal) else amount.strip()
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{amount!r} is not a decimal number") from None
+    if not value.is_finite() or (isinstance(text, str) and "e" in text.lower()):
+        raise ValueError(f"{amount!r} is not a plain decimal number")
+    exponent = minor_unit_exponent(currency)
+    minor = value.scaleb(exponent)
+    if minor != minor.to_integral_value():
+        raise ValueError(
+            f"{amount} has more decimals than {currency.upper()}, which has {exponent}"
+        )
+    return int(minor)
+
+
+def format_amount(minor: int, currency: str) -> str:
+    """Minor units as the decimal a person reads: (121000, 'EUR') → '1210.00 EUR'."""
+    exponent = minor_unit_exponent(currency)
+    return f"{Decimal(minor).scaleb(-exponent):.{exponent}f} {currency.upper()}"
+
 
 CurrencyCode = Annotated[str, BeforeValidator(_upper), AfterValidator(_known_currency)]
 

@@ -3,7 +3,7 @@
 Served under ``/api/v2.0/``: the service document, ``$metadata``, ``companies`` (one per world
 region, named ``CRONUS NA`` / ``CRONUS EMEA`` / ``CRONUS APAC``) and, inside each company, the
 entity sets of ``sandboxes.erp.entities``. Admin endpoints (faults, health) live under
-``/_sandbox``.
+``/_sandbox``, and so do the sandbox-only out-of-band edits (``sandboxes.erp.out_of_band``).
 
 Served under ``/api/syncPlatform/integration/v1.0/`` as well: the custom API that the
 platform's companion AL extension publishes (API pages with APIPublisher ``syncPlatform``,
@@ -39,6 +39,7 @@ from sandboxes.erp.errors import JSON_TYPE, ODataError, bad_request, error_respo
 from sandboxes.erp.metadata import metadata_document, service_document
 from sandboxes.erp.odata import Options, fetch_page, next_link, page_size, parse_expand
 from sandboxes.erp.odata import parse_options as parse_query
+from sandboxes.erp.out_of_band import out_of_band_routes
 from sandboxes.erp.posting import post_credit_memo, post_invoice, post_journal
 from sandboxes.erp.routing import Target, resolve, split_segment
 from sandboxes.erp.seed import seed_store
@@ -309,6 +310,7 @@ def create_app(config: SandboxConfig) -> Starlette:
     methods = ["GET", "POST", "PATCH", "DELETE", "PUT"]
     routes = [
         *admin_routes(injector, sandbox.authorized, extra=sandbox.health),
+        *out_of_band_routes(sandbox.store, sandbox.clock, sandbox.authorized),
         *(
             route
             for prefix in API_PREFIXES.values()

@@ -100,6 +100,7 @@ def post_credit_memo(ctx: Ctx, memo: Doc) -> None:
         applied = min(total, int(invoice["remainingAmount"]))
         _apply_to_invoice(ctx, invoice, applied)
     memo["status"] = "Paid" if applied == total else "Open"
+    memo["_appliedAmount"] = applied  # never rendered; for the sandbox's out-of-band deletion
     ctx.save("salesCreditMemo", memo)
     _adjust_balance(ctx, memo["customerId"], -total)
     _post_document_entries(ctx, memo, "Credit Memo", sign=-1)
@@ -129,17 +130,26 @@ def post_journal(ctx: Ctx, journal: Doc) -> None:
                 "there is no open entry to apply the payment to."
             )
     for line in lines:
-        _post_payment(ctx, line)
-        _post_payment_entries(ctx, line, journal)
+        applied = _post_payment(ctx, line)
+        _post_payment_entries(ctx, line, journal, applied)
         ctx.delete("customerPayment", line["id"])
 
 
-def _post_payment(ctx: Ctx, line: Doc) -> None:
+def _post_payment(ctx: Ctx, line: Doc) -> dict[str, object]:
+    """Apply the payment; what it applied to (kept on its entries, unseen by the API, so the
+    sandbox's out-of-band deletion can undo it as reversing the entries in BC would)."""
     # Beyond the invoice's remaining amount a payment stays on the customer as an open credit.
     invoice = find_invoice(ctx, line["appliesToInvoiceId"], "")
+    applied = 0
     if invoice is not None:
-        _apply_to_invoice(ctx, invoice, min(int(line["amount"]), int(invoice["remainingAmount"])))
+        applied = min(int(line["amount"]), int(invoice["remainingAmount"]))
+        _apply_to_invoice(ctx, invoice, applied)
     _adjust_balance(ctx, line["customerId"], -int(line["amount"]))
+    return {
+        "invoiceId": invoice["id"] if invoice is not None else None,
+        "amount": applied,
+        "customerId": line["customerId"],
+    }
 
 
 # -- general ledger ---------------------------------------------------------------------------
@@ -159,11 +169,19 @@ def _post_document_entries(ctx: Ctx, doc: Doc, document_type: str, *, sign: int)
     _post_entries(ctx, doc["postingDate"], document_type, doc["number"], description, entries)
 
 
-def _post_payment_entries(ctx: Ctx, line: Doc, journal: Doc) -> None:
+def _post_payment_entries(ctx: Ctx, line: Doc, journal: Doc, applied: dict[str, object]) -> None:
     amount = int(line["amount"])
     description = line["description"] or f"Payment {line['documentNumber']}"
     entries = [(journal["balancingAccountNumber"], amount), (RECEIVABLES, -amount)]
-    _post_entries(ctx, line["postingDate"], "Payment", line["documentNumber"], description, entries)
+    _post_entries(
+        ctx,
+        line["postingDate"],
+        "Payment",
+        line["documentNumber"],
+        description,
+        entries,
+        hidden={"_applied": applied},
+    )
 
 
 def _revenue_account(ctx: Ctx, line: Doc) -> str:
@@ -183,8 +201,10 @@ def _post_entries(
     document_number: str,
     description: str,
     entries: list[tuple[str, int]],
+    hidden: dict[str, object] | None = None,
 ) -> None:
-    """One G/L entry per (account, amount): positive amounts are debits, negative credits."""
+    """One G/L entry per (account, amount): positive amounts are debits, negative credits.
+    ``hidden`` fields (``_``-prefixed) are stored on each entry but never rendered."""
     assert sum(amount for _, amount in entries) == 0, "a posting must balance"
     for account_number, amount in entries:
         if amount == 0:
@@ -201,5 +221,6 @@ def _post_entries(
             description=description[:100],
             debitAmount=max(amount, 0),
             creditAmount=max(-amount, 0),
+            **(hidden or {}),
         )
         ctx.save("generalLedgerEntry", entry, new=True)

@@ -2,7 +2,8 @@
 
 ``POST /webhooks/billing`` takes one Stripe event signed with ``Stripe-Signature``;
 ``POST /webhooks/crm`` takes a HubSpot v3 batch (a JSON array of up to 100 events) signed
-with ``X-HubSpot-Signature-v3``; ``GET /healthz`` says whether the store can be reached.
+with ``X-HubSpot-Signature-v3``; ``GET /healthz`` says whether the store can be reached;
+``GET /metrics`` serves Prometheus metrics (``sync_platform.gateway.metrics``).
 
 Each request is read up to the size limit, its signature checked on the raw bytes, and only
 then parsed. A sender gets 200 once its events are committed to the inbox (a duplicate
@@ -36,9 +37,11 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from sync_platform.gateway.events import MalformedEvent, hubspot_inbox_event, stripe_inbox_event
+from sync_platform.gateway.metrics import CONTENT_TYPE, metrics_registry, render
 from sync_platform.gateway.settings import GatewaySettings
 from sync_platform.gateway.signatures import (
     SignatureError,
@@ -81,8 +84,14 @@ class Body:
         return hashlib.sha256(self.raw).hexdigest()
 
 
-def create_gateway(store: Store, settings: GatewaySettings, clock: Clock = time.time) -> Starlette:
-    """The gateway app over an open store; ``clock`` (Unix seconds) judges timestamps."""
+def create_gateway(
+    store: Store,
+    settings: GatewaySettings,
+    clock: Clock = time.time,
+    console: ASGIApp | None = None,
+) -> Starlette:
+    """The gateway app over an open store; ``clock`` (Unix seconds) judges timestamps;
+    ``console`` (``sync_platform.console.create_console``) is served under ``/console``."""
 
     async def billing(request: Request) -> Response:
         def verify(body: bytes) -> None:
@@ -185,6 +194,12 @@ def create_gateway(store: Store, settings: GatewaySettings, clock: Clock = time.
         rejected = Rejected("unknown_source", detail, body_bytes=_declared_length(request) or 0)
         return await reject(request, source, rejected, Body(b""))
 
+    registry = metrics_registry(store)
+
+    async def metrics(request: Request) -> Response:
+        body = await run_in_threadpool(render, registry)
+        return Response(body, media_type=CONTENT_TYPE)
+
     async def healthz(request: Request) -> Response:
         try:
             await run_in_threadpool(store.ping)
@@ -196,9 +211,11 @@ def create_gateway(store: Store, settings: GatewaySettings, clock: Clock = time.
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Route("/webhooks/billing", billing, methods=["POST"]),
             Route("/webhooks/crm", crm, methods=["POST"]),
             Route("/webhooks/{source}", unknown_source, methods=["POST"]),
+            *([Mount("/console", app=console)] if console is not None else []),
         ]
     )
 

@@ -1,8 +1,10 @@
 """The integration store: source snapshots, cross-references, canonical customers, conflicts,
-reviews, the write ledger, financial transactions with their attempts and exceptions, and the
-webhook inbox, on SQLite or PostgreSQL under Alembic migrations."""
+reviews, the write ledger, financial transactions with their attempts and exceptions, the
+webhook inbox and the audit trail, on SQLite or PostgreSQL under Alembic migrations."""
 
 from sync_platform.hashing import content_hash
+from sync_platform.store.audit import AuditEntry, AuditRecord
+from sync_platform.store.breaches import Breach, BreachCounts, CheckEvaluation
 from sync_platform.store.canonical import CanonicalRow, SaveCounts
 from sync_platform.store.conflicts import Conflict, ConflictCounts, ConflictIn
 from sync_platform.store.errors import (
@@ -28,7 +30,12 @@ from sync_platform.store.xrefs import CustomerXref
 
 __all__ = [
     "Attempt",
+    "AuditEntry",
+    "AuditRecord",
+    "Breach",
+    "BreachCounts",
     "CanonicalRow",
+    "CheckEvaluation",
     "Conflict",
     "ConflictCounts",
     "ConflictIn",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -47,6 +48,7 @@ REJECTION_REASONS = (
     "unknown_source",
     "missing_signature",
 )
+BREACH_STATUSES = ("open", "recovered")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -289,4 +291,54 @@ webhook_rejections = Table(
     Column("body_bytes", Integer, nullable=False),
     CheckConstraint(_one_of("reason_code", REJECTION_REASONS), name="reason_code"),
     Index(None, "source", "received_at"),
+)
+
+# Failed asset checks (and SLA breaches) the alert sensor has seen: one row per breach of one
+# (check, asset, partition), opened by a failed evaluation, recovered by the next passed one.
+# The *_notified_at columns are set only after the webhook answered 2xx.
+alert_breaches = Table(
+    "alert_breaches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("check_name", String(255), nullable=False),
+    Column("asset_key", String(512), nullable=False),
+    Column("partition", String(255), nullable=False),  # "" for an unpartitioned check
+    Column("status", String(16), nullable=False),
+    # "check|asset|partition" while open, so one identity has at most one open breach.
+    Column("open_identity", String(1024), unique=True),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("opened_event_id", BigInteger, nullable=False),  # Dagster event-log storage ids
+    Column("last_event_id", BigInteger, nullable=False),
+    Column("recovered_at", UtcDateTime),
+    Column("details", JsonDocument, nullable=False),  # severity, count, records, run id
+    Column("opened_notified_at", UtcDateTime),
+    Column("recovered_notified_at", UtcDateTime),
+    Column("delivery_attempts", Integer, nullable=False, default=0),
+    Column("last_delivery_error", Text),
+    CheckConstraint(_one_of("status", BREACH_STATUSES), name="status"),
+    CheckConstraint(
+        "(status = 'open' AND open_identity IS NOT NULL)"
+        " OR (status = 'recovered' AND open_identity IS NULL)",
+        name="open_identity",
+    ),
+    Index(None, "check_name", "asset_key", "partition", "id"),
+)
+
+# The audit trail: append-only (triggers from migration 0007 refuse UPDATE and DELETE), each
+# record holding the hash of the one before it. Ids are given by the appender (the head's id
+# plus one, under a lock), never by a sequence, so they have no gaps unless a row is deleted;
+# prev_hash being unique, no two records can claim the same predecessor (no fork).
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("reason", Text),
+    Column("details", JsonDocument, nullable=False),
+    Column("prev_hash", String(64), nullable=False, unique=True),
+    Column("hash", String(64), nullable=False),
+    Index(None, "action", "subject"),
 )

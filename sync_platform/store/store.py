@@ -11,7 +11,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from sync_platform.hashing import content_hash
 from sync_platform.store import (
+    audit,
+    breaches,
     canonical,
     conflicts,
     inbox,
@@ -23,6 +26,8 @@ from sync_platform.store import (
     txn_exceptions,
     xrefs,
 )
+from sync_platform.store.audit import PLATFORM_ACTOR, AuditEntry, AuditRecord
+from sync_platform.store.breaches import Breach, BreachCounts, CheckEvaluation, Notice
 from sync_platform.store.canonical import CanonicalRow, SaveCounts
 from sync_platform.store.columns import require_aware, utc_now
 from sync_platform.store.conflicts import Conflict, ConflictCounts, ConflictIn
@@ -228,19 +233,45 @@ class Store:
         }
         action = "approve" if approve else "reject"
         with self._engine.begin() as conn:
-            return reviews.transition(conn, review_id, ("pending",), action, values)
+            review = reviews.transition(conn, review_id, ("pending",), action, values)
+            self._audit_review(conn, review, review.decided_by or by, review.reason)
+            return review
 
-    def mark_applied(self, review_id: int) -> Review:
+    def mark_applied(self, review_id: int, by: str = PLATFORM_ACTOR) -> Review:
         values = {"status": "applied", "applied_at": self._now()}
         with self._engine.begin() as conn:
-            return reviews.transition(conn, review_id, ("approved",), "apply", values)
+            review = reviews.transition(conn, review_id, ("approved",), "apply", values)
+            self._audit_review(conn, review, by, f"approved by {review.decided_by}")
+            return review
 
     def supersede(self, review_id: int) -> Review:
         """Retire a review that a newer proposal replaces, before it was applied."""
         with self._engine.begin() as conn:
-            return reviews.transition(
+            review = reviews.transition(
                 conn, review_id, ("pending", "approved"), "supersede", {"status": "superseded"}
             )
+            self._audit_review(conn, review, PLATFORM_ACTOR, "a newer proposal replaces it")
+            return review
+
+    def _audit_review(
+        self, conn: Connection, review: Review, actor: str, reason: str | None
+    ) -> None:
+        """Audit a review's move, in the transaction that made it."""
+        entry = AuditEntry(
+            actor=actor,
+            action=f"review_{review.status}",
+            subject=f"review {review.id}",
+            reason=reason,
+            details={
+                "review_id": review.id,
+                "kind": review.kind,
+                "region": review.region,
+                "review_subject": review.subject,
+                "summary": review.summary,
+                "payload_hash": content_hash(review.payload),
+            },
+        )
+        audit.append(conn, [entry], self._now())
 
     # -- write ledger -------------------------------------------------------------------
 
@@ -372,6 +403,70 @@ class Store:
         """Events per source and status, e.g. ``{"billing": {"pending": 3, ...}, ...}``."""
         with self._engine.begin() as conn:
             return inbox.counts(conn)
+
+    # -- check breaches (alerting) ------------------------------------------------------
+
+    def record_check_evaluations(self, evaluations: Sequence[CheckEvaluation]) -> BreachCounts:
+        """Open a breach on a failed evaluation, recover it on the next passed one; an
+        evaluation applied already (or older than one applied) changes nothing."""
+        with self._engine.begin() as conn:
+            return breaches.apply(conn, evaluations)
+
+    def pending_breach_notices(self, limit: int = 20) -> list[Breach]:
+        """Breaches with an alert not yet delivered, oldest first."""
+        with self._engine.begin() as conn:
+            return breaches.pending_notices(conn, limit)
+
+    def mark_breach_notified(self, breach_id: int, notice: Notice) -> bool:
+        """Record that ``notice`` was delivered; False if it had been recorded already."""
+        with self._engine.begin() as conn:
+            return breaches.mark_notified(conn, breach_id, notice, self._now())
+
+    def record_breach_delivery_failure(self, breach_id: int, error: str) -> None:
+        with self._engine.begin() as conn:
+            breaches.record_delivery_failure(conn, breach_id, error)
+
+    def breaches(self, status: str | None = None) -> list[Breach]:
+        with self._engine.begin() as conn:
+            return breaches.list_breaches(conn, status)
+
+    # -- audit trail --------------------------------------------------------------------
+
+    def append_audit(self, *entries: AuditEntry) -> list[AuditRecord]:
+        """Append records to the hash chain in one transaction (serialised with every
+        other appender)."""
+        with self._engine.begin() as conn:
+            return audit.append(conn, entries, self._now())
+
+    def audit_records(self, after_id: int = 0, limit: int | None = None) -> list[AuditRecord]:
+        """Records with an id above ``after_id``, in chain order."""
+        with self._engine.begin() as conn:
+            return audit.list_records(conn, after_id, limit)
+
+    def iter_audit_records(self, chunk_size: int = BATCH_SIZE) -> Iterator[AuditRecord]:
+        """The whole chain in order, read a chunk per short transaction."""
+        after = 0
+        while True:
+            chunk = self.audit_records(after, chunk_size)
+            yield from chunk
+            if len(chunk) < chunk_size:
+                return
+            after = chunk[-1].id
+
+    def record_config_hashes(
+        self, hashes: Mapping[str, str], *, actor: str, details: Mapping[str, Any] | None = None
+    ) -> list[AuditRecord]:
+        """Audit each config file (name → sha256) whose hash differs from the last one
+        recorded, and each recorded file that is gone; the comparison and the append are one
+        serialised transaction, so two processes starting at once record a change once."""
+        noticed = dict(details or {})
+        with self._engine.begin() as conn:
+            if not audit.config_entries(conn, hashes, actor, noticed):
+                return []  # the usual case, seen without waiting for the append lock
+        with self._engine.begin() as conn:
+            audit.lock_for_append(conn)
+            entries = audit.config_entries(conn, hashes, actor, noticed)
+            return audit.append(conn, entries, self._now())
 
     # -- financial transactions ---------------------------------------------------------
 
@@ -523,11 +618,18 @@ class Store:
         if to_stage == "posted":
             resolution = txn_exceptions.posted_resolution(came_from)
             txn_exceptions.close(conn, txn_id, resolution, now)
+            # In the transaction that records the posting: both are kept, or neither.
+            audit.append(conn, [audit.posting_entry(after, came_from, details)], now)
         return after
 
     def attempts(self, txn_id: str) -> list[Attempt]:
         with self._engine.begin() as conn:
             return transactions.list_attempts(conn, txn_id)
+
+    def attempt_counts(self, to_stages: Sequence[str]) -> dict[tuple[str, str], int]:
+        """Attempts that moved a transaction to each of ``to_stages``, by (kind, stage)."""
+        with self._engine.begin() as conn:
+            return transactions.attempt_counts(conn, to_stages)
 
     def stage_counts(
         self,

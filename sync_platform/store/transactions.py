@@ -340,6 +340,17 @@ def stage_counts(conn: Connection, where: Sequence[ColumnElement[bool]]) -> dict
     return {stage: count for stage, count in conn.execute(query)}
 
 
+def attempt_counts(conn: Connection, to_stages: Sequence[str]) -> dict[tuple[str, str], int]:
+    """How many attempts moved a transaction to each of ``to_stages``, by (kind, stage)."""
+    query = (
+        select(t.c.kind, a.c.to_stage, func.count())
+        .select_from(a.join(t, a.c.txn_id == t.c.txn_id))
+        .where(a.c.to_stage.in_(list(to_stages)))
+        .group_by(t.c.kind, a.c.to_stage)
+    )
+    return {(kind, stage): count for kind, stage, count in conn.execute(query)}
+
+
 def list_attempts(conn: Connection, txn_id: str) -> list[Attempt]:
     query = select(a).where(a.c.txn_id == txn_id).order_by(a.c.seq)
     return [Attempt(**row._asdict()) for row in conn.execute(query)]

@@ -22,8 +22,10 @@ from resources.errors import (
     PermanentError,
     TransientError,
 )
+from sync_platform.audit import record_config_changes, replay_entry, replay_requester
 from sync_platform.settings import Modes, Workflow
 from sync_platform.store import Store, Transaction
+from sync_platform.store.audit import PLATFORM_ACTOR
 from sync_platform.transactions import flow
 from sync_platform.transactions.erp_documents import ErpDocument
 from sync_platform.transactions.mappings import PostingConfig
@@ -206,14 +208,19 @@ REPLAY_ORDER: tuple[TransactionKind, ...] = ("invoice", "credit_note", "payment"
 REPLAY_CHUNK = 1_000  # transactions loaded and posted at a time
 
 
-def gateway_for(erp: ErpResource, config: PostingConfig, region: str) -> ErpPostingGateway:
+def company_id_for(erp: ErpResource, config: PostingConfig, region: str) -> str:
+    """The id of the ERP company that ``posting.yaml`` names for ``region``."""
     name = config.region(region).erp_company
     company = next((c for c in erp.list_companies() if c.name == name), None)
     if company is None:
         raise LookupError(
             f"the ERP has no company named {name!r} (posting.yaml regions.{region}.erp_company)"
         )
-    return ErpPostingGateway(erp, company.id, config.payment_journal)
+    return company.id
+
+
+def gateway_for(erp: ErpResource, config: PostingConfig, region: str) -> ErpPostingGateway:
+    return ErpPostingGateway(erp, company_id_for(erp, config, region), config.payment_journal)
 
 
 def post_documents(
@@ -278,10 +285,21 @@ def replay_exceptions(
     selection: flow.ReplaySelection,
     note: str,
     log: Callable[[str], None] | None = None,
+    *,
+    by: str | None = None,
 ) -> dict[str, Any]:
-    """Re-drive the transactions of the open exceptions ``selection`` names. Idempotent:
-    what posts closes its exceptions; what still fails keeps (or changes) its exception."""
+    """Re-drive the transactions of the open exceptions ``selection`` names, on behalf of
+    ``by``, for the reason ``note`` (what was fixed): the replay is audited, and each
+    attempt carries "replay by <by>: <note>". Without ``by`` the note must already read
+    so. Idempotent: what posts closes its exceptions; what still fails keeps (or changes)
+    its exception."""
+    by, note = replay_requester(by, note)
+    # Replays post under the config in force now: a changed file is audited first.
+    record_config_changes(store, actor=PLATFORM_ACTOR, details={"noticed_by": f"replay by {by}"})
     groups = flow.replay_candidates(store, selection)
+    selected = [txn_id for ids in groups.values() for txn_id in ids]
+    store.append_audit(replay_entry(selection, selected, by=by, note=note))
+    note = f"replay by {by}: {note}"
     results: dict[str, Any] = {}
     for kind in REPLAY_ORDER:
         for (group_kind, region), txn_ids in sorted(groups.items()):

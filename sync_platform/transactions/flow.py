@@ -307,6 +307,8 @@ class ReplaySelection:
     reason: str | None = None
     region: str | None = None
     since: datetime | None = None
+    # Only these transactions' exceptions (the console's "replay this one"); None: any.
+    txn_ids: tuple[str, ...] | None = None
 
 
 def replay_candidates(
@@ -320,6 +322,7 @@ def replay_candidates(
         reason_code=selection.reason,
         region=selection.region,
         opened_since=selection.since,
+        txn_ids=selection.txn_ids,
     ):
         kind: TransactionKind = exception.kind  # type: ignore[assignment]
         groups.setdefault((kind, exception.region), []).append(exception.txn_id)

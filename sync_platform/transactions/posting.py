@@ -537,24 +537,34 @@ def reconcile_transactions(
     store: LifecycleStore,
     erp: ErpPoster,
     report: PostingReport,
-) -> None:
-    """Read the posted documents back from the ERP: posted with billing's amount moves the
-    transaction to reconciled; gone or different opens an exception (never a rewrite)."""
+    *,
+    found: Mapping[str, ErpDocState] | None = None,
+) -> list[str]:
+    """Read the documents we posted back from the ERP (``found``: as already read, by billing
+    id): posted with billing's amount moves a posted transaction to reconciled (a reconciled
+    one stays so); gone or different was changed outside the platform and opens an exception
+    (never a rewrite). Returns the txn ids whose ERP document drifted."""
     if not items:
-        return
-    found = erp.find(kind, [doc.source_id for _, doc in items])
+        return []
+    if found is None:
+        found = erp.find(kind, [doc.source_id for _, doc in items])
+    drifted: list[str] = []
     for row, doc in items:
         state = found.get(doc.source_id)
         if state is not None and state.posted and state.total in (None, _amount(doc)):
-            store.record_attempt(
-                row.txn_id,
-                "reconciled",
-                "ok",
-                erp_response={"id": state.id, "number": state.number, "total": state.total},
-            )
-            report.reconciled += 1
+            if row.stage != "reconciled":
+                store.record_attempt(
+                    row.txn_id,
+                    "reconciled",
+                    "ok",
+                    erp_response={"id": state.id, "number": state.number, "total": state.total},
+                )
+                report.reconciled += 1
             continue
-        reason = "erp_document_missing" if state is None else "changed_after_posting"
+        reason: ReasonCode = (
+            "erp_deleted_out_of_band" if state is None else "erp_edited_out_of_band"
+        )
+        drifted.append(row.txn_id)
         message = (
             f"{ERP_OBJECT[kind]} {row.erp_document_number or row.erp_document_id} posted for "
             f"{doc.source_id} "
@@ -564,7 +574,8 @@ def reconcile_transactions(
                 else f"now shows {state.total} in the ERP where billing says {_amount(doc)} "
                 f"({doc.currency} minor units): it was changed outside the platform."
             )
-            + " Nothing was rewritten; correct it in the ERP."
+            + " Nothing was rewritten or posted again; correct it in the ERP."
         )
         store.open_exception(row.txn_id, reason, message)
         report.problem(row.txn_id, reason, message)
+    return drifted

@@ -38,6 +38,8 @@ ReasonCode = Literal[
     "erp_rejected",
     "erp_document_missing",
     "erp_unavailable",
+    "erp_edited_out_of_band",  # a posted ERP document changed outside the platform
+    "erp_deleted_out_of_band",  # ... or removed outside it
 ]
 WAITING_REASONS: frozenset[str] = frozenset({"customer_not_in_erp", "invoice_not_posted"})
 

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from dagster import DagsterInstance, MultiPartitionKey, materialize
 
@@ -157,3 +158,16 @@ def billing_customers_in_erp(platform: Platform) -> set[str]:
         for x in platform.store.xrefs()
         if x.billing_customer_id and x.erp_customer_number in erp_numbers
     }
+
+
+def out_of_band(platform: Platform, action: str, **body: Any) -> dict[str, Any]:
+    """Change the ERP as a person would in its own client, through the ERP sandbox's
+    sandbox-only ``/_sandbox/out_of_band/<action>`` routes."""
+    sandbox = platform.sandboxes["erp"]
+    response = httpx.post(
+        f"{sandbox.base_url}/_sandbox/out_of_band/{action}",
+        json=body,
+        headers={"Authorization": f"Bearer {sandbox.api_key}"},
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())

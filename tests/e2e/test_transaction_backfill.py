@@ -191,7 +191,9 @@ def test_adding_the_missing_tax_mapping_and_replaying_posts_the_dutch_invoices(
         mapping.read_text().replace("tax_rates:\n", "tax_rates:\n  txr_NL21: {emea: VAT21}\n")
     )
     selection = ReplaySelection(reason="tax_code_unmapped", since=datetime(2026, 1, 1, tzinfo=UTC))
-    summary = replay_exceptions(platform.erp, platform.store, selection, note="test: NL21 mapped")
+    summary = replay_exceptions(
+        platform.erp, platform.store, selection, note="test: NL21 mapped", by="test"
+    )
     assert summary["selected"] == len(held)
     posted = {d.externalDocumentNumber for d in erp_documents(platform, "invoices")}
     invoices = finalized_invoices(platform)
@@ -213,6 +215,6 @@ def test_adding_the_missing_tax_mapping_and_replaying_posts_the_dutch_invoices(
         "reconciled",
     ]
     assert "test: NL21 mapped" in (attempts[-4].message or "")
-    again = replay_exceptions(platform.erp, platform.store, selection, note="again")
+    again = replay_exceptions(platform.erp, platform.store, selection, note="again", by="test")
     assert again["selected"] == 0  # nothing is open for that reason any more
     assert {d.externalDocumentNumber for d in erp_documents(platform, "invoices")} == posted

@@ -305,7 +305,9 @@ def test_an_erp_outage_is_retried_then_dead_lettered_without_duplicates(
         assert (held.reason_code, held.occurrences) == ("erp_unavailable", max_attempts)
         # Replayed while the ERP is still down: a fresh retry budget, not dead again at once.
         selection = ReplaySelection(reason="erp_unavailable", region="apac")
-        replay_exceptions(platform.erp, platform.store, selection, note="test: too early")
+        replay_exceptions(
+            platform.erp, platform.store, selection, note="test: too early", by="test"
+        )
         replayed = transaction(platform, "invoice", second.id)
         assert (replayed.stage, replayed.attempts) == ("failed", 1)
         assert runs(max_attempts - 1) == until_dead[1:]

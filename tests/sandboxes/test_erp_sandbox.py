@@ -708,3 +708,41 @@ def test_restart_keeps_state_and_does_not_reseed(tmp_path: Path) -> None:
         assert kept["displayName"] == "Kept GmbH"
         health = httpx.get(f"{second.base_url}/_sandbox/health").json()
         assert health["anchor"] == ANCHOR.isoformat()
+
+
+def test_the_sandbox_only_out_of_band_edit_changes_a_posted_invoice_the_api_cannot(
+    sandbox: RunningSandbox, erp: Erp, world: World
+) -> None:
+    number = erp_customers(world, "emea")[3]
+    invoice = new_invoice(erp, "emea", number, ext="OOB-1")
+    add_line(erp, "emea", invoice["id"], quantity=1, unitPrice=100)
+    draft = new_invoice(erp, "emea", number, ext="OOB-DRAFT")
+    assert erp.post("emea", f"salesInvoices({invoice['id']})/Microsoft.NAV.post").status_code == 204
+    posted = erp.get("emea", f"salesInvoices({invoice['id']})").json()
+    refused = erp.patch(
+        "emea",
+        f"salesInvoices({invoice['id']})",
+        {"externalDocumentNumber": "X"},
+        posted["@odata.etag"],
+    )
+    assert refused.status_code == 400
+    url = f"{sandbox.base_url}/_sandbox/out_of_band/invoice_amount"
+    body = {"company": erp.company_ids["emea"], "externalDocumentNumber": "OOB-1"}
+
+    edited = erp.http.post(url, json={**body, "totalAmountIncludingTax": 15_000})
+    unauthorized = httpx.post(url, json={**body, "totalAmountIncludingTax": 1})
+    not_posted = erp.http.post(
+        url,
+        json={
+            **body,
+            "externalDocumentNumber": draft["externalDocumentNumber"],
+            "totalAmountIncludingTax": 1,
+        },
+    )
+
+    assert edited.status_code == 200, edited.text
+    after = erp.get("emea", f"salesInvoices({invoice['id']})").json()
+    assert after["totalAmountIncludingTax"] == after["remainingAmount"] == 150.0
+    assert after["@odata.etag"] != posted["@odata.etag"]
+    assert unauthorized.status_code == 401
+    assert not_posted.status_code == 404

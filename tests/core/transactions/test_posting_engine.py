@@ -166,7 +166,7 @@ def test_reading_back_reconciles_what_is_as_billed_and_flags_what_is_not(store: 
     stages = {t.source_id: t.stage for t in store.transactions(kind="invoice")}
     assert stages == {"in_1": "reconciled", "in_2": "posted", "in_3": "posted"}
     reasons = {e.txn_id.rsplit(":", 1)[1]: e.reason_code for e in store.exceptions()}
-    assert reasons == {"in_2": "changed_after_posting", "in_3": "erp_document_missing"}
+    assert reasons == {"in_2": "erp_edited_out_of_band", "in_3": "erp_deleted_out_of_band"}
     assert report.reconciled == 1
     assert erp.created == ["in_1", "in_2", "in_3"]  # nothing was written again
 
@@ -180,3 +180,29 @@ def test_a_credit_note_beyond_what_is_left_of_its_invoice_is_held(store: Store) 
     [exception] = store.exceptions()
     assert exception.reason_code == "exceeds_invoice" and "40000" in exception.message
     assert erp.created == []
+
+
+def test_reading_back_again_leaves_reconciled_documents_and_flags_later_drift(
+    store: Store,
+) -> None:
+    erp = FakeErp()
+    for source_id in ("in_1", "in_2"):
+        assert run(store, erp, invoice(source_id=source_id)) == {"posted": 1}
+    items = [(r, invoice(source_id=r.source_id)) for r in store.transactions(kind="invoice")]
+    reconcile_transactions("invoice", items, store, erp, PostingReport("invoice"))
+    attempts = len(store.attempts("billing:invoice:in_1"))
+    del erp.docs["in_2"]  # removed in the ERP after it was reconciled
+
+    items = [(r, invoice(source_id=r.source_id)) for r in store.transactions(kind="invoice")]
+    report = PostingReport("invoice")
+    drifted = reconcile_transactions("invoice", items, store, erp, report, found=erp.docs)
+
+    assert drifted == ["billing:invoice:in_2"]
+    assert report.reconciled == 0
+    assert len(store.attempts("billing:invoice:in_1")) == attempts  # nothing recorded again
+    [exception] = store.exceptions()
+    assert (exception.txn_id, exception.reason_code) == (
+        "billing:invoice:in_2",
+        "erp_deleted_out_of_band",
+    )
+    assert erp.created == ["in_1", "in_2"]

@@ -93,12 +93,16 @@ def test_the_weekly_window_ends_yesterday_and_covers_every_region() -> None:
 
 
 def test_the_weekly_schedule_submits_one_backfill_per_region_once(dagster_home: Path) -> None:
-    with DagsterInstance.get() as instance:
-        context = build_schedule_context(
+    # Both context managers closed in order: the schedule context enters an instance of its
+    # own, and one left open would leave Dagster's current definitions-state storage behind.
+    with (
+        DagsterInstance.get() as instance,
+        build_schedule_context(
             instance=instance,
             scheduled_execution_time=datetime(2026, 11, 22, 3, tzinfo=UTC),
             repository_def=defs.get_repository_def(),
-        )
+        ) as context,
+    ):
         first = weekly_reverification(context)
         again = weekly_reverification(context)
 

@@ -26,6 +26,7 @@ Logs carry reason codes, remote addresses and body hashes, never bodies or secre
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -197,6 +198,15 @@ def create_gateway(
     registry = metrics_registry(store)
 
     async def metrics(request: Request) -> Response:
+        if settings.metrics_token is not None and not hmac.compare_digest(
+            request.headers.get("authorization", "").encode(),
+            f"Bearer {settings.metrics_token}".encode(),
+        ):
+            return JSONResponse(
+                {"error": "GET /metrics needs Authorization: Bearer <SYNC_METRICS_TOKEN>"},
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         body = await run_in_threadpool(render, registry)
         return Response(body, media_type=CONTENT_TYPE)
 

@@ -34,6 +34,8 @@ class GatewaySettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     tolerance_seconds: int = 300
     public_url: str | None = None
+    # When set, GET /metrics asks for "Authorization: Bearer <token>" (a scraper's secret).
+    metrics_token: str | None = None
 
     def __post_init__(self) -> None:
         if not self.billing_webhook_secrets:
@@ -65,4 +67,5 @@ class GatewaySettings:
             host=env.get("SYNC_GATEWAY_HOST") or DEFAULT_HOST,
             port=int(port_text),
             public_url=env.get("SYNC_GATEWAY_PUBLIC_URL") or None,
+            metrics_token=env.get("SYNC_METRICS_TOKEN") or None,
         )

@@ -127,3 +127,18 @@ def test_metrics_read_inbox_retries_exceptions_and_sla_from_the_store(
     assert value(samples, "sync_transaction_attempts_total", kind="invoice", stage="retried") == 1
     assert value(samples, "sync_open_exceptions", reason="erp_unavailable") == 1
     assert value(samples, "sync_sla_breaches", kind="invoice") == 1  # not the fresh one
+
+
+def test_metrics_ask_for_the_scrapers_token_when_one_is_set(store: Store) -> None:
+    port = free_port()
+    settings = GatewaySettings(
+        billing_webhook_secrets=("whsec_x",), crm_app_secret="secret", metrics_token="scrape-me"
+    )
+    with serving_in_thread(create_gateway(store, settings), "127.0.0.1", port, "gateway"):
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert httpx.get(url).status_code == 401
+        wrong = httpx.get(url, headers={"Authorization": "Bearer guess"})
+        assert wrong.status_code == 401
+        right = httpx.get(url, headers={"Authorization": "Bearer scrape-me"})
+        assert right.status_code == 200
+        assert "sync_inbox_pending_events" in right.text

@@ -56,6 +56,21 @@ def _day(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", default=None, help="store URL (default: $SYNC_STORE_URL or the local file)"
+    )
+
+
+def _add_day_range(parser: argparse.ArgumentParser, *, required: bool, what: str) -> None:
+    parser.add_argument(
+        "--from", dest="start", type=_day, required=required, help=f"first {what}, YYYY-MM-DD"
+    )
+    parser.add_argument(
+        "--to", dest="end", type=_day, required=required, help=f"last {what}, YYYY-MM-DD"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sync-platform",
@@ -82,11 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     approvals = commands.add_parser(
         "approvals", help="the approval checkpoint: changes held for finance, ambiguous matches"
     )
-    approvals.add_argument(
-        "--store",
-        default=None,
-        help="store URL (default: $SYNC_STORE_URL or the local SQLite file)",
-    )
+    _add_store_option(approvals)
     approval_commands = approvals.add_subparsers(dest="approvals_command", required=True)
     listing = approval_commands.add_parser("list", help="reviews, pending first")
     listing.add_argument(
@@ -117,9 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--dry-run", action="store_true", help="list the exceptions that would be replayed"
     )
-    replay.add_argument(
-        "--store", default=None, help="store URL (default: $SYNC_STORE_URL or the local file)"
-    )
+    _add_store_option(replay)
 
     audit = commands.add_parser("audit", help="the tamper-evident audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -127,9 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="check the hash chain; exit 1 naming the first edited or deleted record",
     )
-    verify.add_argument(
-        "--store", default=None, help="store URL (default: $SYNC_STORE_URL or the local file)"
-    )
+    _add_store_option(verify)
 
     legacy = commands.add_parser(
         "legacy-reconcile",
@@ -138,18 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     legacy.add_argument("--csv", type=Path, required=True, help="the legacy export (CSV)")
     legacy.add_argument("--region", choices=REGIONS, default=None, help="only this region")
-    legacy.add_argument(
-        "--from", dest="start", type=_day, default=None, help="first posting date, YYYY-MM-DD"
-    )
-    legacy.add_argument(
-        "--to", dest="end", type=_day, default=None, help="last posting date, YYYY-MM-DD"
-    )
+    _add_day_range(legacy, required=False, what="posting date")
     legacy.add_argument(
         "--show", type=_positive_int, default=50, help="differences listed (all are counted)"
     )
-    legacy.add_argument(
-        "--store", default=None, help="store URL (default: $SYNC_STORE_URL or the local file)"
-    )
+    _add_store_option(legacy)
 
     backfill = commands.add_parser(
         "backfill",
@@ -157,10 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "in $DAGSTER_HOME (the daemon runs it; the UI lists it under Runs > Backfills)",
     )
     backfill.add_argument("--region", required=True, help=f"one of {', '.join(REGIONS)}")
-    backfill.add_argument(
-        "--from", dest="start", type=_day, required=True, help="first day, YYYY-MM-DD"
-    )
-    backfill.add_argument("--to", dest="end", type=_day, required=True, help="last day, YYYY-MM-DD")
+    _add_day_range(backfill, required=True, what="day")
     backfill.add_argument(
         "--assets",
         choices=("transactions", "reconciliation", "all"),

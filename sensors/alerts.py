@@ -39,7 +39,7 @@ from dagster import (
 )
 
 from resources.store import StoreResource
-from sync_platform.alerts import breach_message, offending
+from sync_platform.alerts import SKIPPED, breach_message, offending
 from sync_platform.store import CheckEvaluation, Store
 
 ALERT_INTERVAL_SECONDS = int(os.environ.get("SYNC_ALERT_INTERVAL_SECONDS") or 30)
@@ -58,7 +58,8 @@ def check_evaluation(storage_id: int, entry: EventLogEntry) -> CheckEvaluation |
     data = entry.dagster_event.event_specific_data if entry.dagster_event else None
     if not isinstance(data, AssetCheckEvaluation):
         return None
-    found = offending(_plain(data.metadata))
+    metadata = _plain(data.metadata)
+    found = offending(metadata)
     return CheckEvaluation(
         event_id=storage_id,
         check_name=data.check_name,
@@ -72,6 +73,7 @@ def check_evaluation(storage_id: int, entry: EventLogEntry) -> CheckEvaluation |
             "records": found.records[:RECORDS_KEPT],
             "run_id": entry.run_id,
         },
+        skipped=SKIPPED in metadata,
     )
 
 

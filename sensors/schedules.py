@@ -6,10 +6,16 @@ asset backfill the CLI submits.
   billing extract assets re-read the day, ``reconciliation/daily`` compares it with the ERP,
   and the checks of the ERP assets (completeness, duplicates, AR, SLAs) evaluate against both
   systems as they are now. It posts nothing, so drift is found and alerted, not papered over.
+- ``sla_watch`` (every 5 minutes) evaluates the two SLA checks of today, and of yesterday too
+  until 00:30 UTC so documents of late evening are judged, for every region: without it they
+  ran only nightly, long after a breach. Dagster cannot run partitioned checks without an
+  asset of the same partitions, so each run takes the billing invoice and payment extracts
+  along (they only read billing).
 - ``weekly_reverification`` (Sundays 03:00 UTC) submits one Dagster asset backfill per region
   over the last ``SYNC_REVERIFY_DAYS`` days (default 7, ending yesterday): the billing,
   canonical and ERP transaction assets and ``reconciliation/daily`` of every day, so the UI
   shows one backfill per region. Postings are idempotent, so re-running history is safe.
+  The window never starts before ``HISTORY_START``.
 
 Dagster 1.13 lets a *sensor* request a backfill (``RunRequest.for_asset_graph_subset``, which
 its docstring calls private, over the non-public ``AssetGraphSubset``) but a schedule only
@@ -25,7 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from dagster import (
     AssetKey,
@@ -40,8 +46,13 @@ from dagster import (
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 from dagster._core.execution.backfill import PartitionBackfill
 
-from assets.checks.transactions import transaction_checks
-from assets.partitions import date_region_key
+from assets.checks.transactions import (
+    no_invoice_unposted_after_sla,
+    no_payment_unapplied_after_sla,
+    transaction_checks,
+)
+from assets.partitions import HISTORY_START, date_region_key
+from assets.reconciliation import reconciliation_daily
 from assets.transactions import FLOWS, transaction_assets
 from sync_platform.settings import REGIONS
 
@@ -52,11 +63,24 @@ ERP_ASSET_KEYS = {flow.erp for flow in FLOWS}
 # blocking ones guard postings, which this run does not make).
 NIGHTLY_ASSETS = [*(flow.billing for flow in FLOWS), RECONCILIATION_DAILY]
 NIGHTLY_CHECKS = [
-    key
-    for check in transaction_checks
-    for key in check.check_keys
-    if key.asset_key in ERP_ASSET_KEYS
+    *(
+        key
+        for check in transaction_checks
+        for key in check.check_keys
+        if key.asset_key in ERP_ASSET_KEYS
+    ),
+    *reconciliation_daily.check_keys,
 ]
+FIRST_DAY = date.fromisoformat(HISTORY_START)
+# The SLA watch: the SLA checks, with the billing extracts of their documents (a partitioned
+# check needs an asset of its partitions in the run).
+SLA_ASSETS = [flow.billing for flow in FLOWS if flow.kind in ("invoice", "payment")]
+SLA_CHECKS = [
+    *no_invoice_unposted_after_sla.check_keys,
+    *no_payment_unapplied_after_sla.check_keys,
+]
+# Until this time of day the previous day is watched too: its late-evening documents come due.
+SLA_YESTERDAY_UNTIL = time(0, 30)
 # Read once, when the code location loads.
 REVERIFY_DAYS = int(os.environ.get("SYNC_REVERIFY_DAYS") or 7)
 SCHEDULE_TAG = "sync/schedule"
@@ -146,9 +170,45 @@ def nightly_requests(scheduled_at: datetime) -> list[RunRequest]:
     ]
 
 
+@schedule(
+    name="sla_watch",
+    cron_schedule="*/5 * * * *",
+    execution_timezone="UTC",
+    target=AssetSelection.assets(*SLA_ASSETS) | AssetSelection.checks(*SLA_CHECKS),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every 5 minutes: evaluates no_invoice_unposted_after_sla and "
+    "no_payment_unapplied_after_sla for today (and yesterday until 00:30 UTC) in every "
+    "region, with the billing invoice and payment extracts they need to run.",
+)
+def sla_watch(context: ScheduleEvaluationContext) -> list[RunRequest]:
+    return sla_requests(context.scheduled_execution_time)
+
+
+def sla_requests(scheduled_at: datetime) -> list[RunRequest]:
+    at = scheduled_at.astimezone(UTC)
+    watched = [at.date()]
+    if at.time() < SLA_YESTERDAY_UNTIL:
+        watched.insert(0, at.date() - timedelta(days=1))
+    minute = at.strftime("%Y-%m-%dT%H:%M")
+    return [
+        RunRequest(
+            run_key=f"sla:{minute}|{day}|{region}",
+            partition_key=date_region_key(day.isoformat(), region),
+            asset_selection=SLA_ASSETS,
+            asset_check_keys=SLA_CHECKS,
+            tags={SCHEDULE_TAG: "sla_watch"},
+        )
+        for day in watched
+        if day >= FIRST_DAY
+        for region in REGIONS
+    ]
+
+
 def weekly_requests(scheduled_at: datetime, window_days: int) -> list[BackfillRequest]:
     last = previous_day(scheduled_at)
-    first = last - timedelta(days=window_days - 1)
+    first = max(last - timedelta(days=window_days - 1), FIRST_DAY)
+    if first > last:
+        return []  # the whole window is before the history starts
     return [
         BackfillRequest(
             region=region,
@@ -187,4 +247,4 @@ def weekly_reverification(context: ScheduleEvaluationContext) -> SkipReason:
     )
 
 
-reconciliation_schedules = [nightly_reconciliation, weekly_reverification]
+reconciliation_schedules = [nightly_reconciliation, weekly_reverification, sla_watch]

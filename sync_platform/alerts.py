@@ -5,7 +5,9 @@ evaluations from Dagster, keeps the breaches in the store and posts what these b
 
 What a check's metadata must hold for its alert to be useful: the offending records as a list
 under ``offenders`` (or the first list-valued entry), and their number under one of
-``OFFENDING_COUNT_KEYS`` (else the one integer entry, else the length of the list).
+``OFFENDING_COUNT_KEYS`` (else the one integer entry, else the length of the list). A check
+that judged nothing (its region not live) says why under ``SKIPPED``; such an evaluation
+neither opens nor recovers a breach.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ OFFENDING_COUNT_KEYS = (
     "out_of_line",
 )
 RECORDS_KEY = "offenders"
+SKIPPED = "skipped"
 RECORDS_SHOWN = 5
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sync_platform.settings import config_dir
 from sync_platform.store import AuditEntry, AuditRecord, Store
-from sync_platform.store.audit import GENESIS_HASH
+from sync_platform.store.audit import GENESIS_HASH, GUARD_TRIGGERS
 
 if TYPE_CHECKING:
     from sync_platform.transactions.flow import ReplaySelection
@@ -30,21 +30,56 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ChainVerdict:
-    """What walking the chain found: how many records, the head, and the first break."""
+    """What walking the chain found: how many records, the head, and the first break; and
+    what else shows the trail cannot be trusted (a guard trigger gone, postings unrecorded)."""
 
     records: int
     head_id: int
     head_hash: str
     first_break: str | None = None
+    other_breaks: tuple[str, ...] = ()
 
     @property
     def intact(self) -> bool:
-        return self.first_break is None
+        return self.first_break is None and not self.other_breaks
 
     def describe(self) -> str:
-        if self.first_break is not None:
-            return f"audit chain broken: {self.first_break}"
-        return f"audit chain intact: {self.records} records"
+        if self.intact:
+            return f"audit chain intact: {self.records} records"
+        breaks = [self.first_break] if self.first_break is not None else []
+        return "\n".join(f"audit chain broken: {b}" for b in [*breaks, *self.other_breaks])
+
+
+def verify_store(store: Store) -> ChainVerdict:
+    """The chain, the triggers that guard it, and that every posting since the first record
+    has its record (what the chain alone cannot show: its newest records cut off, or all of
+    them)."""
+    chain = verify_chain(store.iter_audit_records())
+    breaks = guard_breaks(store.audit_guard_states(), GUARD_TRIGGERS[store.engine.dialect.name])
+    unaudited = store.first_unaudited_posting()
+    if unaudited is not None:
+        at = unaudited.at.isoformat()
+        if chain.records == 0 and chain.first_break is None:
+            breaks.append(
+                f"the audit table is empty but postings exist (the first: {unaudited.txn_id} "
+                f"at {at}): the table was wiped (a store upgraded from before the audit trail "
+                "shows this until its first run records the config files)"
+            )
+        else:
+            breaks.append(
+                f"posting of {unaudited.txn_id} at {at} has no audit record: records were "
+                "deleted from the end of the chain (or the table was wiped)"
+            )
+    return replace(chain, other_breaks=tuple(breaks))
+
+
+def guard_breaks(found: Mapping[str, bool], expected: Iterable[str]) -> list[str]:
+    """A break for each guard trigger missing or disabled."""
+    return [
+        f"guard trigger {name} is {'missing' if name not in found else 'disabled'}"
+        for name in expected
+        if not found.get(name, False)
+    ]
 
 
 def verify_chain(records: Iterable[AuditRecord]) -> ChainVerdict:

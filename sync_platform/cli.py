@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser(
         "verify",
-        help="check the hash chain; exit 1 naming the first edited or deleted record",
+        help="check the hash chain, its guard triggers and that every posting has its "
+        "record; exit 1 naming the first edited or deleted record",
     )
     _add_store_option(verify)
 
@@ -307,13 +308,14 @@ def replay_command(args: argparse.Namespace) -> int:
 
 
 def audit_verify_command(args: argparse.Namespace) -> int:
-    """0: the chain is intact; 1: it breaks (the first break is named)."""
-    from sync_platform.audit import verify_chain
+    """0: the chain is intact; 1: it breaks, a guard trigger is missing or disabled, or a
+    posting has no record (each named)."""
+    from sync_platform.audit import verify_store
     from sync_platform.store import Store
 
     store = Store.open(args.store) if args.store else Store.from_env()
     try:
-        verdict = verify_chain(store.iter_audit_records())
+        verdict = verify_store(store)
     finally:
         store.close()
     print(verdict.describe())

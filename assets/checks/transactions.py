@@ -8,14 +8,20 @@ table, and the total count) with both amounts, for finance to act on.
 
 Blocking checks sit on the canonical assets, so a failure stops the ERP posting asset of the
 same run: ``region_mappings_complete`` and ``posting_reference_data_intact``.
+
+Every check body runs through ``reported``: Dagster 1.13 records no evaluation for a check
+that raises, so an error (a bad config file, a missing ERP company) would otherwise alert
+nobody. A region not in live mode passes with ``skipped`` in its metadata, which the alert
+side reads as no change (neither a breach nor a recovery).
 """
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -33,6 +39,7 @@ from resources.billing import BillingResource
 from resources.erp import ErpResource
 from resources.errors import NotFound
 from resources.store import StoreResource
+from sync_platform.alerts import SKIPPED
 from sync_platform.config_files import ConfigError
 from sync_platform.settings import Mode, Modes
 from sync_platform.store import Store
@@ -72,6 +79,32 @@ ERP_DOCUMENTS: dict[TransactionKind, str] = {
 }
 # Stages of a document billing has and the ERP is not expected to hold yet.
 NOT_YET_IN_ERP = tuple(s for s in STAGES if s not in IN_ERP and s != "skipped")
+
+
+P = ParamSpec("P")
+CheckBody = Callable[Concatenate[AssetCheckExecutionContext, P], AssetCheckResult]
+
+
+def reported(body: CheckBody[P]) -> CheckBody[P]:
+    """``body``, with any exception it raises turned into a failed ERROR evaluation naming the
+    error: Dagster records no evaluation for a check that raises, so nothing would alert."""
+
+    @functools.wraps(body)
+    def evaluate(
+        context: AssetCheckExecutionContext, *args: P.args, **kwargs: P.kwargs
+    ) -> AssetCheckResult:
+        try:
+            return body(context, *args, **kwargs)
+        except Exception as error:
+            problem = f"{type(error).__name__}: {error}"
+            context.log.exception(f"check {body.__name__} could not evaluate: {problem}")
+            return AssetCheckResult(
+                passed=False,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"check_error": problem, "offending": 0},
+            )
+
+    return evaluate
 
 
 def partition_of(context: AssetCheckExecutionContext) -> tuple[date, str]:
@@ -159,10 +192,8 @@ def _not_live(kind: TransactionKind, region: str) -> AssetCheckResult | None:
     mode = mode_of(kind, region)
     if mode == "live":
         return None
-    return AssetCheckResult(
-        passed=True,
-        metadata={"mode": mode, "note": f"{WORKFLOW_OF[kind]} of {region} write nothing"},
-    )
+    why = f"{WORKFLOW_OF[kind]} of {region} are in {mode} mode and write nothing"
+    return AssetCheckResult(passed=True, metadata={"mode": mode, SKIPPED: why})
 
 
 def _result(
@@ -212,6 +243,7 @@ def _posted_once(view: PartitionView, due: Callable[[CanonicalTransaction], bool
     "than the posting SLA count as in flight; a posted invoice edited or deleted in the ERP "
     "opens an exception. (A second ERP document for one invoice: no_duplicate_erp_documents.)",
 )
+@reported
 def every_finalized_invoice_posted_once(
     context: AssetCheckExecutionContext,
     billing: BillingResource,
@@ -234,6 +266,7 @@ def every_finalized_invoice_posted_once(
     "its amount (per currency on both sides). Payments settled within the SLA count as in "
     "flight; a cash receipt deleted in the ERP opens an exception.",
 )
+@reported
 def every_settled_payment_applied(
     context: AssetCheckExecutionContext,
     billing: BillingResource,
@@ -265,6 +298,7 @@ def every_settled_payment_applied(
     "is credited beyond its total. Notes younger than the invoice posting SLA count as in "
     "flight; a credit memo deleted or edited in the ERP opens an exception.",
 )
+@reported
 def every_credit_note_reverses_its_invoice_once(
     context: AssetCheckExecutionContext,
     billing: BillingResource,
@@ -305,6 +339,7 @@ def every_credit_note_reverses_its_invoice_once(
     "hold yet) equals the ERP's. It sits on the cash applications because payments move open "
     "balances; a later payment is seen when the day is checked again (nightly, backfills).",
 )
+@reported
 def ar_balance_per_customer_matches(
     context: AssetCheckExecutionContext,
     billing: BillingResource,
@@ -373,6 +408,7 @@ def _duplicates_check(spec: DocumentFlow) -> AssetChecksDefinition:
         description=f"No billing id is on two posted {ERP_DOCUMENTS[spec.kind]} dated that "
         "day in the region's ERP company: each billing document is one ERP document.",
     )
+    @reported
     def no_duplicate_erp_documents(
         context: AssetCheckExecutionContext, erp: ErpResource
     ) -> AssetCheckResult:
@@ -417,6 +453,7 @@ def _erp_numbers_of_day(
     description="No finalized invoice is missing from the ERP longer than "
     "invoice_posted_within_minutes (config/sla.yaml, 15 by default) after finalization.",
 )
+@reported
 def no_invoice_unposted_after_sla(
     context: AssetCheckExecutionContext,
     billing: BillingResource,
@@ -442,6 +479,7 @@ def no_invoice_unposted_after_sla(
     description="No settled payment is unapplied in the ERP longer than "
     "payment_applied_within_minutes (config/sla.yaml, 60 by default) after settlement.",
 )
+@reported
 def no_payment_unapplied_after_sla(
     context: AssetCheckExecutionContext,
     billing: BillingResource,
@@ -502,6 +540,7 @@ def _mappings_check(spec: DocumentFlow) -> AssetChecksDefinition:
         "least one billing tax rate to its ERP tax groups; otherwise nothing of the region "
         "can post, so the ERP asset does not run.",
     )
+    @reported
     def region_mappings_complete(context: AssetCheckExecutionContext) -> AssetCheckResult:
         region = partition_of(context)[1]
         try:
@@ -541,6 +580,7 @@ def _reference_check(spec: DocumentFlow) -> AssetChecksDefinition:
         "become period_closed exceptions). An unreachable ERP is a warning (posting then "
         "records erp_unavailable per document), not a block.",
     )
+    @reported
     def posting_reference_data_intact(
         context: AssetCheckExecutionContext, erp: ErpResource
     ) -> AssetCheckResult:

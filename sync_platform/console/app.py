@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,10 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from resources.erp import ErpResource
+from sync_platform.config_files import ConfigError
 from sync_platform.console import queries
 from sync_platform.console.accounts import Accounts, Principal, WatchedAccounts
-from sync_platform.console.masking import mask_secrets
+from sync_platform.console.masking import mask_secrets, mask_text
 from sync_platform.console.security import (
     ACTS,
     EVERYONE,
@@ -45,7 +46,7 @@ from sync_platform.console.security import (
 )
 from sync_platform.console.settings import ConsoleSettings
 from sync_platform.settings import REGIONS
-from sync_platform.store import ReviewError, ReviewNotFound, Store
+from sync_platform.store import ReviewError, ReviewNotFound, Store, TransactionException
 from sync_platform.transactions.flow import ReplaySelection
 from sync_platform.transactions.model import TRANSACTION_KINDS
 
@@ -215,14 +216,16 @@ def create_console(
                 "amount": queries.amount_of(txn),
                 "customer": txn.payload.get("billing_customer_id"),
                 "lineage": queries.lineage(txn),
-                "exceptions": store.exceptions(status=None, txn_ids=[txn_id]),
+                "exceptions": _masked_exceptions(store.exceptions(status=None, txn_ids=[txn_id])),
                 "links": queries.dagster_links(settings.dagster_ui_url, txn),
                 "now": clock(),
                 "age": queries.age,
             }
             if me.role in SEES_PAYLOADS:
                 detail["attempts"] = [
-                    dataclasses.replace(a, erp_response=mask_secrets(a.erp_response))
+                    dataclasses.replace(
+                        a, erp_response=mask_secrets(a.erp_response), message=_masked(a.message)
+                    )
                     for a in store.attempts(txn_id)
                 ]
                 detail["payload"] = mask_secrets(txn.payload)
@@ -250,7 +253,7 @@ def create_console(
             if source:
                 found = [e for e in found if e.source_system == source]
             now = clock()
-            shown = found[: queries.LIST_LIMIT]
+            shown = _masked_exceptions(found[: queries.LIST_LIMIT])
             listed = store.transactions(txn_ids=[e.txn_id for e in shown])
             return {
                 "groups": queries.exception_groups(found, now),
@@ -317,10 +320,23 @@ def create_console(
             since=datetime.combine(since, datetime.min.time(), UTC) if since else None,
             txn_ids=(txn_id,) if txn_id else None,
         )
+        from sync_platform.transactions.erp_gateway import FATAL_ERRORS
+
         try:
             summary = await run_in_threadpool(_replay, selection, note, me.name)
         except ErpNotConfigured as exc:
             return error(request, me, 503, str(exc))
+        except ConfigError as exc:
+            return error(request, me, 409, f"replay stopped: a config file is unusable: {exc}")
+        except FATAL_ERRORS as exc:
+            return error(
+                request,
+                me,
+                502,
+                f"replay stopped: the ERP refused the platform ({exc}); what posted before "
+                "is kept. Check the ERP credentials (SYNC_ERP_ACCESS_TOKEN) where the console "
+                "runs, then replay again",
+            )
         if me.via == "token":
             return JSONResponse(summary)
         outcomes = "; ".join(
@@ -357,7 +373,7 @@ def create_console(
             return error(request, me, 404, "no such transaction")
         body = _txn_summary(detail["txn"], me)
         body["lineage"] = detail["lineage"]
-        body["exceptions"] = detail["exceptions"]
+        body["exceptions"] = [_exception_json(e, me) for e in detail["exceptions"]]
         body["dagster"] = detail["links"]
         if me.role in SEES_PAYLOADS:
             body["attempts"] = detail["attempts"]
@@ -366,7 +382,8 @@ def create_console(
 
     async def api_exceptions(request: Request, me: Principal) -> Response:
         found = await _exceptions(request)
-        return JSONResponse(_json({"groups": found["groups"], "exceptions": found["exceptions"]}))
+        shown = [_exception_json(e, me) for e in found["exceptions"]]
+        return JSONResponse(_json({"groups": found["groups"], "exceptions": shown}))
 
     async def api_figures(request: Request, me: Principal) -> Response:
         day = _day(request) or clock().date()
@@ -461,6 +478,28 @@ def _txn_summary(txn: Any, me: Principal) -> dict[str, Any]:
     if me.role in SEES_PAYLOADS:
         summary["correlation_id"] = txn.correlation_id
     return summary
+
+
+def _masked(message: str | None) -> str | None:
+    """A message as every role may read it: an ERP or validation message can quote a card
+    number or an IBAN from the document."""
+    return mask_text(message) if message is not None else None
+
+
+def _masked_exceptions(exceptions: Sequence[TransactionException]) -> list[TransactionException]:
+    return [dataclasses.replace(e, message=mask_text(e.message)) for e in exceptions]
+
+
+# What only a role that sees payloads may read of an exception (finance gets the reason).
+ENGINEERING_FIELDS = ("correlation_id", "payload", "erp_response")
+
+
+def _exception_json(exception: TransactionException, me: Principal) -> dict[str, Any]:
+    shown: dict[str, Any] = _json(exception)
+    if me.role not in SEES_PAYLOADS:
+        for name in ENGINEERING_FIELDS:
+            shown.pop(name, None)
+    return shown
 
 
 def _as_json(value: Any, indent: int | None = None) -> str:

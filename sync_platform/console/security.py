@@ -152,9 +152,18 @@ def public(handler: Endpoint) -> Endpoint:
 async def check_csrf(request: Request) -> Response | None:
     expected = request.session.get("csrf")
     sent = request.headers.get("x-csrf-token") or (await form_data(request)).get(CSRF_FIELD)
-    if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
+    # As bytes: compare_digest refuses str holding non-ASCII, which a forged form may send.
+    if (
+        not isinstance(expected, str)
+        or not sent
+        or not hmac.compare_digest(_bytes(expected), _bytes(sent))
+    ):
         return PlainTextResponse("403 Forbidden: missing or wrong CSRF token; reload the page", 403)
     return None
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 class SchemeAwareSessions:

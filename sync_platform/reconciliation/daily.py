@@ -218,6 +218,16 @@ def numeric_metadata(result: Reconciliation) -> dict[str, int]:
     return out
 
 
+def drift_lines(result: Reconciliation, rows: int) -> list[str]:
+    """The first ``rows`` drift records, one line each: ``invoice in_1 (ERP 103001): amount
+    differs: billing 1000, ERP 1500 USD``."""
+    return [
+        f"{d.kind} {d.billing_id or '-'} (ERP {d.erp_document_number or '-'}): {d.describe()}"
+        + (f" ({d.note})" if d.note and d.issue != "currency_differs" else "")
+        for d in result.drift[:rows]
+    ]
+
+
 def drift_table(result: Reconciliation, rows: int = DRIFT_TABLE_ROWS) -> str:
     """The first ``rows`` drift records as a Markdown table, for finance to act on."""
     if not result.drift:

@@ -5,7 +5,8 @@ no longer matches its hash and deleting one leaves a gap in the ids and a broken
 Appends are serialised so two writers can never both extend the same head: PostgreSQL takes
 an EXCLUSIVE lock on the table until commit (readers go on, other appenders wait); SQLite's
 write transaction already is exclusive (the store begins every transaction IMMEDIATE). The
-database itself refuses UPDATE and DELETE on the table (triggers from migration 0007).
+database itself refuses UPDATE and DELETE on the table, and any INSERT that does not extend
+the head (triggers from migration 0007, named in ``GUARD_TRIGGERS``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, and_, func, insert, select, text
 
 from sync_platform.hashing import content_hash
 from sync_platform.store.errors import StoreError
 from sync_platform.store.schema import audit_records as t
+from sync_platform.store.schema import transaction_attempts
 from sync_platform.store.transactions import Transaction
 
 GENESIS_HASH = "0" * 64  # the prev_hash of the first record
+# The triggers migration 0007 creates, per dialect: with any of them gone or disabled the
+# database no longer refuses edits, so the chain alone cannot be trusted.
+GUARD_TRIGGERS = {
+    "sqlite": (
+        "audit_records_no_update",
+        "audit_records_no_delete",
+        "audit_records_append_only",
+    ),
+    "postgresql": (
+        "audit_records_no_change",
+        "audit_records_no_truncate",
+        "audit_records_append_only",
+    ),
+}
 PLATFORM_ACTOR = "sync-platform"  # the actor of what the platform does on its own
 
 
@@ -241,3 +257,56 @@ def config_entries(
         if h is not None and name not in hashes
     ]
     return entries
+
+
+def guard_trigger_states(conn: Connection) -> dict[str, bool]:
+    """Each guard trigger found on the table → whether it is enabled."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(
+            text(
+                "SELECT tgname, tgenabled <> 'D' FROM pg_trigger "
+                "WHERE tgrelid = to_regclass(:table) AND NOT tgisinternal"
+            ),
+            {"table": t.name},
+        )
+        return {name: bool(enabled) for name, enabled in rows}
+    rows = conn.execute(
+        text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :table"),
+        {"table": t.name},
+    )
+    return {name: True for (name,) in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class UnauditedPosting:
+    txn_id: str
+    at: datetime
+
+
+def first_unaudited_posting(conn: Connection) -> UnauditedPosting | None:
+    """The earliest posting without its ``erp_posted`` record: the n-th posting of a
+    transaction needs n such records. Only postings at or after the first record count (a
+    store upgraded from before the audit trail posted without one); with no records at all,
+    every posting counts."""
+    a = transaction_attempts
+    earlier = a.alias("earlier")
+    first_at = conn.execute(select(func.min(t.c.at))).scalar()
+    counted = a.c.to_stage == "posted"
+    earlier_counted = earlier.c.to_stage == "posted"
+    if first_at is not None:
+        counted = and_(counted, a.c.at >= first_at)
+        earlier_counted = and_(earlier_counted, earlier.c.at >= first_at)
+    nth = (
+        select(func.count())
+        .where(earlier.c.txn_id == a.c.txn_id, earlier_counted, earlier.c.seq <= a.c.seq)
+        .scalar_subquery()
+    )
+    recorded = (
+        select(func.count())
+        .where(t.c.action == "erp_posted", t.c.subject == a.c.txn_id)
+        .scalar_subquery()
+    )
+    row = conn.execute(
+        select(a.c.txn_id, a.c.at).where(counted, nth > recorded).order_by(a.c.at, a.c.id).limit(1)
+    ).first()
+    return UnauditedPosting(row.txn_id, row.at) if row is not None else None

@@ -4,7 +4,9 @@ A breach belongs to one identity, (check name, asset key, partition). It opens o
 evaluation when none is open, and recovers on the next passed one. Evaluations are applied
 at most once and never out of order: each carries the Dagster event-log storage id, and one
 at or below the identity's newest applied id changes nothing, so reading the same events
-again (a tick evaluated twice, a look-back window) is harmless.
+again (a tick evaluated twice, a look-back window) is harmless. A skipped evaluation (the
+check had nothing to judge, e.g. its region is not live) changes nothing either: it neither
+opens a breach nor recovers one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class CheckEvaluation:
     passed: bool
     evaluated_at: datetime
     details: dict[str, Any]  # what the alert shows: severity, count, records, run id
+    skipped: bool = False  # the check judged nothing (its metadata says ``skipped``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,8 @@ def apply(conn: Connection, evaluations: Sequence[CheckEvaluation]) -> BreachCou
         latest = _latest(conn, e)
         if latest is not None and e.event_id <= latest.last_event_id:
             unchanged += 1  # applied already, or older than what was
+        elif e.skipped:
+            unchanged += 1  # judged nothing: not a recovery, not a breach
         elif latest is not None and latest.status == "open":
             values: dict[str, Any] = {"last_event_id": e.event_id}
             if e.passed:

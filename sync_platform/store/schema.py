@@ -324,10 +324,11 @@ alert_breaches = Table(
     Index(None, "check_name", "asset_key", "partition", "id"),
 )
 
-# The audit trail: append-only (triggers from migration 0007 refuse UPDATE and DELETE), each
-# record holding the hash of the one before it. Ids are given by the appender (the head's id
-# plus one, under a lock), never by a sequence, so they have no gaps unless a row is deleted;
-# prev_hash being unique, no two records can claim the same predecessor (no fork).
+# The audit trail: append-only (triggers from migration 0007 refuse UPDATE, DELETE and any
+# INSERT that does not extend the head), each record holding the hash of the one before it.
+# Ids are given by the appender (the head's id plus one, under a lock), never by a sequence,
+# so they have no gaps unless a row is deleted; prev_hash being unique, no two records can
+# claim the same predecessor (no fork).
 audit_records = Table(
     "audit_records",
     metadata,

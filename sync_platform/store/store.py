@@ -453,6 +453,16 @@ class Store:
                 return
             after = chunk[-1].id
 
+    def audit_guard_states(self) -> dict[str, bool]:
+        """The append-only triggers found on the audit table → whether each is enabled."""
+        with self._engine.begin() as conn:
+            return audit.guard_trigger_states(conn)
+
+    def first_unaudited_posting(self) -> audit.UnauditedPosting | None:
+        """The earliest ERP posting that has no ``erp_posted`` audit record."""
+        with self._engine.begin() as conn:
+            return audit.first_unaudited_posting(conn)
+
     def record_config_hashes(
         self, hashes: Mapping[str, str], *, actor: str, details: Mapping[str, Any] | None = None
     ) -> list[AuditRecord]:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from resources.erp import MINOR_UNIT_EXPONENT
 from sync_platform.config_files import ConfigError, load_config
-from sync_platform.money import CurrencyCode
+from sync_platform.money import CurrencyCode, minor_unit_exponent
 from sync_platform.settings import config_dir
 
 ErpCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
@@ -64,6 +65,19 @@ class PostingConfig(_Strict):
             if region not in self.regions
         ]
 
+    def unsupported_currencies(self) -> list[tuple[str, str, int]]:
+        """(key, currency, decimals) of every region currency whose minor units are not what
+        the ERP client converts with."""
+        keyed: list[tuple[str, str]] = []
+        for name, region in self.regions.items():
+            keyed.append((f"regions.{name}.local_currency", region.local_currency))
+            keyed += [
+                (f"regions.{name}.currencies[{i}]", code)
+                for i, code in enumerate(region.currencies)
+            ]
+        decimals = [(key, code, minor_unit_exponent(code)) for key, code in keyed]
+        return [found for found in decimals if found[2] != MINOR_UNIT_EXPONENT]
+
     def region(self, region: str) -> RegionPosting:
         try:
             return self.regions[region]
@@ -83,4 +97,12 @@ class PostingConfig(_Strict):
         for key, region in config.unknown_regions():
             known = ", ".join(sorted(config.regions))
             raise ConfigError(path, key, region, f"not a region of this file (regions: {known})")
+        for key, currency, decimals in config.unsupported_currencies():
+            raise ConfigError(
+                path,
+                key,
+                currency,
+                f"has {decimals} decimals, but the ERP client converts minor units with "
+                f"{MINOR_UNIT_EXPONENT} (resources/erp.py), so its amounts would post wrong",
+            )
         return config

@@ -161,7 +161,11 @@ def test_drift_is_found_by_the_nightly_run_and_alerted_once_per_breach(
         if e.materialization.asset_key.path == ["reconciliation", "daily"]
     )
     assert daily["drift_count"].value >= 3
+    drift = checks["reconciliation_drift_free"]  # found by reconciliation/daily: alerted too
+    assert not drift.passed and drift.metadata["offending"].value == daily["drift_count"].value
+    assert any(edited.id in line for line in drift.metadata["offenders"].value)
     failed = sorted(name for name, e in checks.items() if not e.passed)
+    assert "reconciliation_drift_free" in failed
 
     cursor = alert_tick(platform, None)
     alerts = receiver.texts(day.isoformat())
@@ -169,6 +173,7 @@ def test_drift_is_found_by_the_nightly_run_and_alerted_once_per_breach(
     for name in failed:
         [alert] = [t for t in alerts if name in t]
         assert "region na" in alert
+    assert edited.id in next(t for t in alerts if "reconciliation_drift_free" in t)
     invoice_alert = next(t for t in alerts if "every_finalized_invoice_posted_once" in t)
     assert edited.id in invoice_alert and lost.id in invoice_alert
     assert charge in next(t for t in alerts if "every_settled_payment_applied" in t)

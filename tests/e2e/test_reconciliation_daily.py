@@ -1,6 +1,7 @@
 """``reconciliation/daily`` end to end: one day and region posted through the transaction assets
 reconciles with no drift; then the ERP is changed behind the platform's back (an invoice's
-amount edited, a posted cash receipt removed) and the next reconciliation names both.
+amount edited, a posted cash receipt removed) and the next reconciliation names both, and its
+check ``reconciliation_drift_free`` fails naming them (so the drift alerts).
 
 The ERP's API lets nobody edit or delete a posted document, so the edits are made where
 they happen in real life, below the API: in the ERP sandbox's own store. The same posted day
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 import stripe
+from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetSelection, materialize
 from e2e_platform import Platform, billing_customers_in_erp, running_platform
 
 import sandboxes.billing.service as billing_service
@@ -62,9 +64,21 @@ def a_customer_in_erp(platform: Platform) -> str:
     )
 
 
-def reconcile(platform: Platform, day: date) -> dict[str, Any]:
-    key = date_region_key(day.isoformat(), REGION)
-    return platform.materialize([reconciliation_daily], key)["reconciliation/daily"]
+def reconcile(platform: Platform, day: date) -> tuple[dict[str, Any], AssetCheckEvaluation]:
+    """The asset's metadata and its drift check's evaluation."""
+    result = materialize(
+        [reconciliation_daily],
+        partition_key=date_region_key(day.isoformat(), REGION),
+        resources=platform.resources,
+        instance=platform.instance,
+    )
+    assert result.success
+    [materialized] = result.get_asset_materialization_events()
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "reconciliation_drift_free"
+    assert check.partition == f"{day.isoformat()}|{REGION}"
+    metadata = materialized.materialization.metadata
+    return {k: v.value for k, v in metadata.items()}, check
 
 
 def erp_store(platform: Platform) -> SandboxStore:
@@ -122,8 +136,9 @@ def test_a_posted_day_reconciles_and_out_of_band_erp_edits_show_as_drift(
     platform: Platform, posted_day: PostedDay
 ) -> None:
     day, invoice, charge = posted_day.day, posted_day.invoice, posted_day.charge
-    clean = reconcile(platform, day)
+    clean, clean_check = reconcile(platform, day)
     assert clean["drift_count"] == 0 and clean["clean"] is True, clean["drift"]
+    assert clean_check.passed and clean_check.metadata["offending"].value == 0
     for kind in ("invoices", "payments", "credit_notes"):
         assert clean[f"{kind}.USD.billing_count"] == clean[f"{kind}.USD.erp_count"] == 1
         assert clean[f"{kind}.USD.amount_difference"] == 0
@@ -158,7 +173,7 @@ def test_a_posted_day_reconciles_and_out_of_band_erp_edits_show_as_drift(
     finally:
         store.close()
 
-    drifted = reconcile(platform, day)
+    drifted, check = reconcile(platform, day)
     assert drifted["drift_count"] == 2 and drifted["clean"] is False
     assert (drifted["drift.amount_differs"], drifted["drift.missing_in_erp"]) == (1, 1)
     assert drifted["invoices.USD.amount_difference"] == 10_000
@@ -170,6 +185,30 @@ def test_a_posted_day_reconciles_and_out_of_band_erp_edits_show_as_drift(
         f"| invoice | {invoice.id} | {erp_invoice['number']} | amount differs | {edited} |" in table
     )
     assert f"| payment | {charge} | - | missing in the ERP | 5000 | - | USD |" in table
+
+    assert not check.passed and check.severity == AssetCheckSeverity.ERROR
+    assert check.metadata["offending"].value == 2
+    offenders = check.metadata["offenders"].value
+    assert len(offenders) == 2
+    [edited_line] = [line for line in offenders if invoice.id in line]
+    assert edited_line.startswith(f"invoice {invoice.id} (ERP {erp_invoice['number']}): ")
+    assert f"billing {invoice.total}, ERP {invoice.total + 10_000} USD" in edited_line
+    assert any(line.startswith(f"payment {charge} (ERP -): missing") for line in offenders)
+
+
+def test_without_its_check_selected_the_asset_still_materializes(
+    platform: Platform, posted_day: PostedDay
+) -> None:
+    """A backfill of the asset alone (the weekly re-verification) selects no check."""
+    result = materialize(
+        [reconciliation_daily],
+        selection=AssetSelection.assets(reconciliation_daily).without_checks(),
+        partition_key=date_region_key(posted_day.day.isoformat(), REGION),
+        resources=platform.resources,
+        instance=platform.instance,
+    )
+    assert result.success and len(result.get_asset_materialization_events()) == 1
+    assert result.get_asset_check_evaluations() == []
 
 
 def test_the_legacy_export_is_compared_with_what_the_platform_posted(

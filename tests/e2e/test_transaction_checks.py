@@ -322,3 +322,52 @@ def test_a_region_without_its_mapping_is_blocked_before_the_erp_assets(
 
     restored = run(platform, day_of(invoice), "emea")
     assert restored.success and "erp/invoice_postings" in restored.materialized
+
+
+def test_a_check_that_cannot_evaluate_fails_naming_the_error(
+    platform: Platform, posted: Day
+) -> None:
+    """Dagster records nothing for a check that raises, so nothing would alert: each check
+    instead fails (ERROR) with the error in ``check_error``."""
+    sla_checks = AssetSelection.checks(
+        transaction_checks_module.no_invoice_unposted_after_sla,
+        transaction_checks_module.no_payment_unapplied_after_sla,
+    )
+    company_checks = AssetSelection.checks(
+        transaction_checks_module.every_finalized_invoice_posted_once,
+        transaction_checks_module.ar_balance_per_customer_matches,
+    )
+    sla_file, posting = platform.config_dir / "sla.yaml", platform.config_dir / "posting.yaml"
+    config = yaml.safe_load(posting.read_text())
+    try:
+        sla_file.write_text("invoice_posted_within_minutes: soon\n")
+        bad_sla = run(platform, posted.day, "na", sla_checks)
+        shutil.copy(REPO_CONFIG / "sla.yaml", sla_file)
+        renamed = {**config["regions"]["na"], "erp_company": "NO SUCH COMPANY"}
+        posting.write_text(
+            yaml.safe_dump({**config, "regions": {**config["regions"], "na": renamed}})
+        )
+        no_company = run(platform, posted.day, "na", company_checks)
+    finally:
+        shutil.copy(REPO_CONFIG / "sla.yaml", sla_file)
+        posting.write_text(yaml.safe_dump(config))
+
+    for asset, name in (
+        ("erp/invoice_postings", "no_invoice_unposted_after_sla"),
+        ("erp/cash_applications", "no_payment_unapplied_after_sla"),
+    ):
+        failed = bad_sla.check(asset, name)
+        assert not failed.passed and failed.severity == AssetCheckSeverity.ERROR
+        error = failed.metadata["check_error"].value
+        assert error.startswith("ConfigError: ") and "invoice_posted_within_minutes" in error
+        assert failed.metadata["offending"].value == 0
+    for asset, name in (
+        ("erp/invoice_postings", "every_finalized_invoice_posted_once"),
+        ("erp/cash_applications", "ar_balance_per_customer_matches"),
+    ):
+        failed = no_company.check(asset, name)
+        assert not failed.passed and failed.severity == AssetCheckSeverity.ERROR
+        assert failed.metadata["check_error"].value == (
+            "LookupError: the ERP has no company named 'NO SUCH COMPANY' "
+            "(posting.yaml regions.na.erp_company)"
+        )

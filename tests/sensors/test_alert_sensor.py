@@ -29,6 +29,8 @@ from sync_platform.store import Store
 PARTITION = "2026-11-02|emea"
 # What the check finds on its next evaluation; the test changes it between runs.
 FINDINGS: dict[str, list[str]] = {"unposted": []}
+# Why the check judges nothing on its next evaluation (a region out of live mode), if it does not.
+SKIPPED: list[str] = []
 
 
 @asset(key=["erp", "test_postings"], partitions_def=date_region_partitions)
@@ -39,6 +41,8 @@ def postings(context: AssetExecutionContext) -> None:
 @asset_check(asset=postings, partitions_def=date_region_partitions)
 def no_invoice_unposted_after_sla(context: AssetCheckExecutionContext) -> AssetCheckResult:
     unposted = FINDINGS["unposted"]
+    if SKIPPED:
+        return AssetCheckResult(passed=True, metadata={"skipped": SKIPPED[0]})
     return AssetCheckResult(
         passed=not unposted,
         metadata={"unposted": len(unposted), "offenders": unposted[:20], "threshold_minutes": 15},
@@ -174,6 +178,26 @@ def test_one_alert_per_breach_and_one_on_recovery(
     sensor.tick()
     assert len(receiver.bodies) == 2
     assert [b.status for b in Store.open(store_url).breaches()] == ["recovered"]
+
+
+def test_a_check_skipped_when_its_region_leaves_live_mode_sends_no_recovery(
+    instance: DagsterInstance, store_url: str, receiver: Receiver
+) -> None:
+    sensor = Sensor(instance, store_url)
+    evaluate_check(instance, ["in_1"])
+    sensor.tick()
+    try:
+        SKIPPED.append("invoices of emea are in shadow mode and write nothing")
+        evaluate_check(instance, [])
+        assert "0 recovered" in sensor.tick()
+    finally:
+        SKIPPED.clear()
+    assert len(receiver.bodies) == 1
+    assert [b.status for b in Store.open(store_url).breaches()] == ["open"]
+
+    evaluate_check(instance, [])
+    sensor.tick()
+    assert receiver.bodies[1]["text"].startswith("Recovered:")
 
 
 def test_a_failed_delivery_is_retried_next_tick_and_sent_once(

@@ -4,7 +4,7 @@ location and a Dagster instance in a temporary DAGSTER_HOME."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,11 +17,15 @@ from dagster import (
 )
 from dagster._core.execution.backfill import PartitionBackfill
 
+from assets.partitions import HISTORY_START
 from sensors.schedules import (
     RECONCILIATION_DAILY,
     TRANSACTION_ASSET_KEYS,
     nightly_reconciliation,
     nightly_requests,
+    reconciliation_schedules,
+    sla_requests,
+    sla_watch,
     weekly_requests,
     weekly_reverification,
 )
@@ -70,6 +74,7 @@ def test_nightly_rereads_billing_reconciles_and_checks_without_posting() -> None
         ("erp/cash_applications", "every_settled_payment_applied"),
         ("erp/credit_memos", "every_credit_note_reverses_its_invoice_once"),
         ("erp/invoice_postings", "no_invoice_unposted_after_sla"),
+        ("reconciliation/daily", "reconciliation_drift_free"),
     } <= checks
     assert not {name for _, name in checks} & {"posting_reference_data_intact"}
     job = defs.get_repository_def().get_job(nightly_reconciliation.job_name)
@@ -90,6 +95,59 @@ def test_the_weekly_window_ends_yesterday_and_covers_every_region() -> None:
     assert emea.partition_keys == [f"2026-11-{d}|emea" for d in range(15, 22)]
     assert set(emea.asset_keys) == ALL_KEYS
     assert len(weekly_requests(sunday, window_days=3)[0].partition_keys) == 3
+
+
+def test_the_weekly_window_never_starts_before_the_history() -> None:
+    start = date.fromisoformat(HISTORY_START)
+    clamped = weekly_requests(datetime.combine(start + timedelta(days=3), time(3), UTC), 7)
+    assert [(r.first, r.last) for r in clamped] == [(start, start + timedelta(days=2))] * 3
+    assert clamped[0].partition_keys[0] == f"{HISTORY_START}|na"
+    assert weekly_requests(datetime.combine(start, time(3), UTC), 7) == []
+
+
+SLA_CHECKS = {
+    ("erp/invoice_postings", "no_invoice_unposted_after_sla"),
+    ("erp/cash_applications", "no_payment_unapplied_after_sla"),
+}
+
+
+def sla_runs(at: datetime) -> list[tuple[str | None, str | None]]:
+    return [(r.run_key, r.partition_key) for r in sla_requests(at)]
+
+
+def test_the_sla_watch_checks_today_in_every_region_every_five_minutes() -> None:
+    assert sla_watch in reconciliation_schedules
+    assert (sla_watch.cron_schedule, sla_watch.execution_timezone) == ("*/5 * * * *", "UTC")
+    assert sla_runs(datetime(2026, 11, 3, 10, 0, tzinfo=UTC)) == [
+        ("sla:2026-11-03T10:00|2026-11-03|na", "2026-11-03|na"),
+        ("sla:2026-11-03T10:00|2026-11-03|emea", "2026-11-03|emea"),
+        ("sla:2026-11-03T10:00|2026-11-03|apac", "2026-11-03|apac"),
+    ]
+    (request, *_) = sla_requests(datetime(2026, 11, 3, 10, 0, tzinfo=UTC))
+    assert {"/".join(k.path) for k in request.asset_selection or ()} == {
+        "billing/invoices",
+        "billing/payments",
+    }
+    assert {
+        ("/".join(k.asset_key.path), k.name) for k in request.asset_check_keys or ()
+    } == SLA_CHECKS
+    job = defs.get_repository_def().get_job(sla_watch.job_name)
+    assert AssetKey(["billing", "invoices"]) in job.asset_layer.executable_asset_keys
+
+
+def test_until_half_past_midnight_the_sla_watch_checks_yesterday_too() -> None:
+    assert sla_runs(datetime(2026, 11, 3, 0, 10, tzinfo=UTC)) == [
+        (f"sla:2026-11-03T00:10|{day}|{region}", f"{day}|{region}")
+        for day in ("2026-11-02", "2026-11-03")
+        for region in ("na", "emea", "apac")
+    ]
+    assert len(sla_runs(datetime(2026, 11, 3, 0, 30, tzinfo=UTC))) == 3
+
+
+def test_the_sla_watch_asks_for_no_day_before_the_history() -> None:
+    start = date.fromisoformat(HISTORY_START)
+    at = datetime.combine(start, time(0, 5), UTC)
+    assert {p for _, p in sla_runs(at)} == {f"{HISTORY_START}|{r}" for r in ("na", "emea", "apac")}
 
 
 def test_the_weekly_schedule_submits_one_backfill_per_region_once(dagster_home: Path) -> None:

@@ -11,7 +11,11 @@ AT = datetime(2026, 11, 3, 2, 5, tzinfo=UTC)
 
 
 def evaluation(
-    event_id: int, passed: bool, partition: str = "2026-11-02|emea", check: str = "sla"
+    event_id: int,
+    passed: bool,
+    partition: str = "2026-11-02|emea",
+    check: str = "sla",
+    skipped: bool = False,
 ) -> CheckEvaluation:
     return CheckEvaluation(
         event_id=event_id,
@@ -21,6 +25,7 @@ def evaluation(
         passed=passed,
         evaluated_at=AT,
         details={"count": 0 if passed else 2, "records": ["in_1", "in_2"]},
+        skipped=skipped,
     )
 
 
@@ -66,6 +71,23 @@ def test_identities_are_separate_and_a_pass_with_nothing_open_is_nothing(store: 
         ("sla", "2026-11-02|na"),
         ("other", "2026-11-02|emea"),
     ]
+
+
+def test_a_skipped_evaluation_neither_recovers_nor_opens_a_breach(store: Store) -> None:
+    store.record_check_evaluations([evaluation(1, False)])
+    # The region left live mode: the check passes with "skipped", which is no recovery.
+    skipped = store.record_check_evaluations([evaluation(2, True, skipped=True)])
+    assert skipped == BreachCounts(unchanged=1)
+    (breach,) = store.breaches()
+    assert (breach.status, breach.last_event_id) == ("open", 1)
+
+    other = "2026-11-02|na"
+    assert store.record_check_evaluations([evaluation(3, True, other, skipped=True)]) == (
+        BreachCounts(unchanged=1)
+    )
+    assert [b.partition for b in store.breaches()] == ["2026-11-02|emea"]
+
+    assert store.record_check_evaluations([evaluation(4, True)]).recovered == 1
 
 
 def test_notices_are_pending_until_marked_and_marked_once(store: Store) -> None:

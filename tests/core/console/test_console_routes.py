@@ -6,7 +6,9 @@ see one with secrets and card data masked. A real SQLite store, seeded through t
 from __future__ import annotations
 
 import io
+import json
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+from resources.errors import AuthenticationFailed
 from sync_platform.cli import main
 from sync_platform.console.accounts import (
     ROLES,
@@ -37,6 +40,7 @@ from sync_platform.console.settings import ConsoleConfigError, ConsoleSettings
 from sync_platform.gateway.app import create_gateway
 from sync_platform.gateway.settings import GatewaySettings
 from sync_platform.store import Store, TransactionIn
+from sync_platform.transactions import erp_gateway
 from sync_platform.transactions.model import CanonicalInvoice, DocumentLine
 
 # Cheap argon2 parameters: the hash carries them, so verifying is quick in tests.
@@ -300,6 +304,63 @@ def test_a_replay_by_an_admin_passes_every_guard_and_needs_a_note(console: Conso
     nothing_changed(console)
 
 
+def test_a_non_ascii_csrf_token_is_refused_not_a_crash(console: Console) -> None:
+    client = TestClient(console.app)
+    sign_in(client, "admin")
+    form = {**ACTION_FORM, "csrf_token": "jeton-forgé-✓"}
+    answer = client.post("/console/replay", data=form, follow_redirects=False)
+    assert answer.status_code == 403 and "CSRF" in answer.text
+    nothing_changed(console)
+
+
+@pytest.fixture
+def erp_configured(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    # After the console fixture clears them. Nothing listens there: the replay stops
+    # before it would call out.
+    monkeypatch.setenv("SYNC_ERP_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("SYNC_ERP_ACCESS_TOKEN", "token")
+
+
+@pytest.mark.usefixtures("erp_configured")
+def test_a_replay_under_a_broken_posting_config_is_a_409_naming_the_file(
+    console: Console, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).parents[3] / "config", config)
+    (config / "posting.yaml").write_text("max_attempts: three\n")
+    monkeypatch.setenv("SYNC_CONFIG_DIR", str(config))
+    client = TestClient(console.app)
+    csrf = sign_in(client, "admin")
+
+    answer = client.post(
+        "/console/replay",
+        data={"csrf_token": csrf, "txn_id": console.txn_id, "note": "NL21 mapped"},
+    )
+
+    assert answer.status_code == 409
+    assert "posting.yaml" in answer.text and "a config file is unusable" in answer.text
+    nothing_changed(console)
+    # Asked for, so recorded: who replayed what, even though nothing could be posted.
+    assert [r.action for r in console.store.audit_records()][-1] == "replay_requested"
+
+
+@pytest.mark.usefixtures("erp_configured")
+def test_a_replay_the_erp_refuses_to_authenticate_is_a_502(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AuthenticationFailed("erp", "invalid_token", status=401)
+
+    monkeypatch.setattr(erp_gateway, "replay_exceptions", refused)
+    by_token = TestClient(console.app, headers={"Authorization": f"Bearer {TOKENS['admin']}"})
+
+    answer = by_token.post("/console/api/replay", data={"note": "NL21 mapped"})
+
+    assert answer.status_code == 502
+    problem = answer.json()["error"]["message"]
+    assert "the ERP refused the platform" in problem and "SYNC_ERP_ACCESS_TOKEN" in problem
+
+
 def test_a_reason_is_required_to_approve_or_reject(console: Console) -> None:
     client = TestClient(console.app)
     csrf = sign_in(client, "admin")
@@ -371,8 +432,14 @@ def test_finance_sees_the_business_reason_and_amount_but_no_payload(console: Con
     assert "1210.00 EUR" in page
     for hidden in (console.correlation_id, 'id="payload"', 'id="attempts"', "Team plan", API_KEY):
         assert hidden not in page
-    api = client.get(f"/console/api/transactions/{console.txn_id}").json()
+    answer = client.get(f"/console/api/transactions/{console.txn_id}")
+    api = answer.json()
     assert "payload" not in api and "attempts" not in api and "correlation_id" not in api
+    assert api["exceptions"][0]["reason_code"] == "tax_code_unmapped"
+    exceptions = client.get("/console/api/exceptions")
+    assert exceptions.json()["exceptions"][0]["txn_id"] == console.txn_id
+    for body in (answer.text, exceptions.text):
+        assert console.correlation_id not in body
     approvals = client.get("/console/approvals").text
     assert "hunter2" not in approvals and IBAN not in approvals
 
@@ -387,13 +454,52 @@ def test_engineers_see_payload_correlation_and_attempts_with_secrets_masked(
     assert console.correlation_id in page
     assert 'id="payload"' in page and 'id="attempts"' in page and "dead_lettered" in page
     assert "Team plan" in page  # the payload itself is there
-    for secret in (API_KEY, CARD, IBAN, "INV-0042"):
+    for secret in (API_KEY, CARD, IBAN):
         assert secret not in page, secret
     assert MASK in page
     payload = client.get(f"/console/transactions/{console.txn_id}/payload").json()
-    assert payload["number"] == MASK and payload["total"] == 121_000
+    # A document number is not a card number: engineers look invoices up by it.
+    assert payload["number"] == "INV-0042" and payload["total"] == 121_000
+    api = client.get("/console/api/exceptions").json()
+    assert api["exceptions"][0]["correlation_id"] == console.correlation_id
     approvals = client.get("/console/approvals").text
     assert "hunter2" not in approvals and IBAN not in approvals and MASK in approvals
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_card_numbers_in_messages_are_masked_for_every_role(console: Console, role: str) -> None:
+    other = CanonicalInvoice(
+        source_id="in_card",
+        region="emea",
+        billing_customer_id="cus_nl",
+        currency="EUR",
+        business_date=DAY,
+        occurred_at=datetime(2026, 10, 15, 10, tzinfo=UTC),
+        status="open",
+        lines=(),
+        subtotal=0,
+        tax=0,
+        total=0,
+    )
+    console.store.receive_transactions([TransactionIn.from_canonical(other)])
+    quoted = "4111.1111.1111.1111"
+    message = f"ERP refused the document: card {quoted} is not a payment term"
+    console.store.record_attempt(
+        other.txn_id, "dead_lettered", "error", reason_code="erp_refused", message=message
+    )
+    console.store.open_exception(other.txn_id, "erp_refused", message)
+    client = TestClient(console.app)
+    sign_in(client, role)
+
+    for url in (
+        f"/console/transactions/{other.txn_id}",
+        "/console/exceptions",
+        f"/console/api/transactions/{other.txn_id}",
+        "/console/api/exceptions",
+    ):
+        body = client.get(url).text
+        assert quoted not in body, url
+        assert f"card {MASK} is not a payment term" in body, url
 
 
 def test_masking_covers_keys_and_digit_runs() -> None:
@@ -408,6 +514,17 @@ def test_masking_covers_keys_and_digit_runs() -> None:
             "memo": f"paid with {CARD}, refund to {IBAN}",
             "lines": [{"note": "pan 5555-5555-5555-4444"}],
             "total": 121_000,
+            "X-Api-Key": "k",
+            "private-key": "-----BEGIN",
+            "db_credentials": {"user": "u"},
+            "Set-Cookie": "session=1",
+            "payment_method": {"type": "card", "number": "4000056655665556"},
+            "source": {"number": "000123456789"},
+            "bank_account": {"number": "123456789"},
+            "number": "INV-0042",
+            "erp": {"document": {"number": "103001"}},
+            "error_body": '{"request": {"card_number": "x", "invoice": "INV-0042"}}',
+            "dotted": "4242.4242.4242.4242",
         }
     )
     assert masked["card"] == masked["client_secret"] == masked["access_token"] == MASK
@@ -415,6 +532,15 @@ def test_masking_covers_keys_and_digit_runs() -> None:
     assert masked["customer"]["name"] == "Acme" and masked["total"] == 121_000
     assert masked["memo"] == f"paid with {MASK}, refund to {MASK}"
     assert masked["lines"][0]["note"] == f"pan {MASK}"
+    for key in ("X-Api-Key", "private-key", "db_credentials", "Set-Cookie"):
+        assert masked[key] == MASK, key
+    assert masked["payment_method"] == {"type": "card", "number": MASK}
+    assert masked["source"]["number"] == masked["bank_account"]["number"] == MASK
+    assert masked["number"] == "INV-0042" and masked["erp"]["document"]["number"] == "103001"
+    assert json.loads(masked["error_body"]) == {
+        "request": {"card_number": MASK, "invoice": "INV-0042"}
+    }
+    assert masked["dotted"] == MASK
 
 
 def test_the_console_will_not_start_without_a_secret_outside_development() -> None:

@@ -46,6 +46,16 @@ def test_the_shipped_mapping_loads_and_leaves_the_dutch_rate_unmapped() -> None:
             "emea",
         ),
         (f"regions:\n  {GOOD_REGION}\nmax_attempts: 0\n", "max_attempts", 0),
+        (
+            "regions:\n  apac: {erp_company: X, local_currency: JPY, currencies: [JPY]}\n",
+            "regions.apac.local_currency",
+            "JPY",
+        ),
+        (
+            "regions:\n  emea: {erp_company: X, local_currency: EUR, currencies: [EUR, KWD]}\n",
+            "regions.emea.currencies[1]",
+            "KWD",
+        ),
         (f"regions:\n  {GOOD_REGION}\npayment_jurnal: X\n", "payment_jurnal", "X"),
     ],
 )
@@ -61,3 +71,15 @@ def test_a_bad_mapping_names_the_file_the_key_and_the_value(
     if value is not None:
         assert error.value == value
     assert str(path) in str(error) and key in str(error)
+
+
+def test_a_currency_without_two_decimals_is_refused_because_the_erp_client_uses_two(
+    tmp_path: Path,
+) -> None:
+    path = _write(
+        tmp_path, "regions:\n  apac: {erp_company: X, local_currency: USD, currencies: [JPY]}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        PostingConfig.load(path)
+    assert caught.value.key == "regions.apac.currencies[0]"
+    assert "has 0 decimals, but the ERP client converts minor units with 2" in str(caught.value)

@@ -22,6 +22,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 REFUSAL = "audit_records is append-only"
+GENESIS_HASH = "0" * 64
+# An insert must extend the chain: INSERT OR REPLACE (SQLite) deletes the row it conflicts
+# with without firing DELETE triggers, so a rewrite of record N is refused here instead.
+OUT_OF_ORDER = (
+    f"{REFUSAL}: INSERT refused (a new record must extend the chain: "
+    "id = head id + 1, prev_hash = head hash)"
+)
 
 SQLITE_TRIGGERS = [
     f"""
@@ -31,6 +38,17 @@ SQLITE_TRIGGERS = [
     END
     """
     for verb in ("UPDATE", "DELETE")
+] + [
+    f"""
+    CREATE TRIGGER audit_records_append_only BEFORE INSERT ON audit_records
+    WHEN NEW.id IS NOT (SELECT coalesce(max(id), 0) + 1 FROM audit_records)
+        OR NEW.prev_hash IS NOT coalesce(
+            (SELECT hash FROM audit_records ORDER BY id DESC LIMIT 1), '{GENESIS_HASH}'
+        )
+    BEGIN
+        SELECT RAISE(ABORT, '{OUT_OF_ORDER}');
+    END
+    """
 ]
 
 POSTGRESQL_TRIGGERS = [
@@ -49,6 +67,26 @@ POSTGRESQL_TRIGGERS = [
     """
     CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON audit_records
     FOR EACH STATEMENT EXECUTE FUNCTION audit_records_refuse_change()
+    """,
+    # Appenders hold LOCK TABLE ... EXCLUSIVE, so the head read here is the head.
+    f"""
+    CREATE FUNCTION audit_records_refuse_out_of_order() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        head_id integer;
+        head_hash varchar;
+    BEGIN
+        SELECT id, hash INTO head_id, head_hash FROM audit_records ORDER BY id DESC LIMIT 1;
+        IF NEW.id IS DISTINCT FROM coalesce(head_id, 0) + 1
+            OR NEW.prev_hash IS DISTINCT FROM coalesce(head_hash, '{GENESIS_HASH}') THEN
+            RAISE EXCEPTION '{OUT_OF_ORDER}' USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RETURN NEW;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER audit_records_append_only BEFORE INSERT ON audit_records
+    FOR EACH ROW EXECUTE FUNCTION audit_records_refuse_out_of_order()
     """,
 ]
 
@@ -75,8 +113,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Dropping the table drops its triggers; the PostgreSQL function goes separately.
+    # Dropping the table drops its triggers; the PostgreSQL functions go separately.
     op.drop_index(op.f("ix_audit_records_action_subject"), table_name="audit_records")
     op.drop_table("audit_records")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION audit_records_refuse_change()")
+        op.execute("DROP FUNCTION audit_records_refuse_out_of_order()")

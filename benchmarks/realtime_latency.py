@@ -187,16 +187,19 @@ def resources_for(ports: dict[str, int], store_url: str) -> dict[str, object]:
 
 
 def sync_customers(resources: dict[str, object]) -> None:
-    for region in REGIONS:
-        result = materialize(
-            [*customer_assets, *customer_checks],
-            partition_key=region,
-            resources=resources,
-            instance=DagsterInstance.ephemeral(),
-            run_config=QUIET_DAGSTER,
-        )
-        if not result.success:
-            raise SystemExit(f"the customer sync of {region} failed")
+    # Disposed here, in this thread: an in-memory instance left to the garbage collector is
+    # closed by whichever thread collects it, which SQLite refuses (noisy tracebacks).
+    with DagsterInstance.ephemeral() as instance:
+        for region in REGIONS:
+            result = materialize(
+                [*customer_assets, *customer_checks],
+                partition_key=region,
+                resources=resources,
+                instance=instance,
+                run_config=QUIET_DAGSTER,
+            )
+            if not result.success:
+                raise SystemExit(f"the customer sync of {region} failed")
 
 
 def payers(store: Store, erp: ErpResource, customers: int) -> list[Payer]:

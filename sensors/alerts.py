@@ -22,6 +22,7 @@ deprecated and refuses a plain id cursor on the run-sharded SQLite storage.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,10 @@ BATCH_SIZE = 1000
 LATE_COMMIT_WINDOW = 200
 NOTICES_PER_TICK = 20
 DELIVERY_TIMEOUT_SECONDS = 10.0
+# A tick stops starting POSTs before Dagster's 60 s sensor timeout could cut it off: a tick
+# cut off mid-delivery would leave notices it sent unmarked, and the next would send them
+# again. What is left goes out on the next tick.
+DELIVERY_BUDGET_SECONDS = 45.0
 RECORDS_KEPT = 20
 
 
@@ -84,10 +89,14 @@ def _plain(metadata: Mapping[str, MetadataValue]) -> dict[str, Any]:
 def deliver_notices(store: Store, url: str, ui_url: str | None) -> tuple[int, str | None]:
     """POST pending notices until one fails; returns (delivered, the failure if any)."""
     delivered = 0
+    started = time.monotonic()
     for breach in store.pending_breach_notices(NOTICES_PER_TICK):
         notice = breach.pending_notice
         if notice is None:
             continue
+        elapsed = time.monotonic() - started
+        if delivered and elapsed + DELIVERY_TIMEOUT_SECONDS > DELIVERY_BUDGET_SECONDS:
+            break
         body = breach_message(
             notice=notice,
             check_name=breach.check_name,

@@ -4,6 +4,7 @@ and a real HTTP receiver: one alert per breach, one on recovery, retried until a
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ from dagster import (
     materialize,
 )
 
+import sensors.alerts as alerts
 from assets.partitions import date_region_partitions
 from resources.store import StoreResource
 from sensors.alerts import alert_sensor
-from sync_platform.store import Store
+from sync_platform.store import CheckEvaluation, Store
 
 PARTITION = "2026-11-02|emea"
 # What the check finds on its next evaluation; the test changes it between runs.
@@ -244,3 +246,32 @@ def test_a_cursor_moved_back_reads_events_again_and_alerts_nothing_twice(
     sensor.cursor = start  # as if the tick had never committed
     assert "0 breach(es) opened" in sensor.tick()
     assert len(receiver.bodies) == 1
+
+
+def test_a_tick_stops_posting_before_its_time_budget_and_the_next_sends_the_rest(
+    receiver: Receiver, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(store_url)
+    at = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    store.record_check_evaluations(
+        [
+            CheckEvaluation(
+                event_id=n,
+                check_name=f"check_{n}",
+                asset_key="erp/invoice_postings",
+                partition="2026-11-02|emea",
+                passed=False,
+                evaluated_at=at,
+                details={"count": 1, "records": [f"in_{n}"]},
+            )
+            for n in (1, 2)
+        ]
+    )
+    # Room for one delivery's timeout only: the second would risk outlasting the tick.
+    monkeypatch.setattr(alerts, "DELIVERY_BUDGET_SECONDS", alerts.DELIVERY_TIMEOUT_SECONDS)
+
+    assert alerts.deliver_notices(store, receiver.url, None) == (1, None)
+    assert alerts.deliver_notices(store, receiver.url, None) == (1, None)
+    assert alerts.deliver_notices(store, receiver.url, None) == (0, None)
+    assert sorted("check_1" in json.dumps(b) for b in receiver.bodies) == [False, True]
+    store.close()

@@ -11,7 +11,7 @@ re-run finds the draft (and posts it) or the posted document (and records it).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -119,6 +119,8 @@ class LifecycleStore(Ledger, Protocol):
     def open_exception(self, txn_id: str, reason_code: str, message: str) -> Any: ...
 
     def close_exceptions(self, txn_id: str, resolution: str) -> int: ...
+
+    def exceptions(self, *, txn_ids: Iterable[str] | None = None) -> Sequence[Any]: ...
 
     def record_posted(
         self,
@@ -531,6 +533,10 @@ def fail_unreachable(
     return report
 
 
+# Exceptions a read-back opens, and closes once the ERP is put right.
+DRIFT_REASONS = frozenset({"erp_edited_out_of_band", "erp_deleted_out_of_band"})
+
+
 def reconcile_transactions(
     kind: TransactionKind,
     items: Sequence[tuple[TransactionRow, CanonicalTransaction]],
@@ -543,11 +549,17 @@ def reconcile_transactions(
     """Read the documents we posted back from the ERP (``found``: as already read, by billing
     id): posted with billing's amount moves a posted transaction to reconciled (a reconciled
     one stays so); gone or different was changed outside the platform and opens an exception
-    (never a rewrite). Returns the txn ids whose ERP document drifted."""
+    (never a rewrite); such an exception closes once the ERP matches billing again. Returns
+    the txn ids whose ERP document drifted."""
     if not items:
         return []
     if found is None:
         found = erp.find(kind, [doc.source_id for _, doc in items])
+    drift_open = {
+        e.txn_id
+        for e in store.exceptions(txn_ids=[row.txn_id for row, _ in items])
+        if e.reason_code in DRIFT_REASONS
+    }
     drifted: list[str] = []
     for row, doc in items:
         state = found.get(doc.source_id)
@@ -560,6 +572,8 @@ def reconcile_transactions(
                     erp_response={"id": state.id, "number": state.number, "total": state.total},
                 )
                 report.reconciled += 1
+            if row.txn_id in drift_open:
+                store.close_exceptions(row.txn_id, "corrected in the ERP: it matches billing again")
             continue
         reason: ReasonCode = (
             "erp_deleted_out_of_band" if state is None else "erp_edited_out_of_band"

@@ -206,3 +206,33 @@ def test_reading_back_again_leaves_reconciled_documents_and_flags_later_drift(
         "erp_deleted_out_of_band",
     )
     assert erp.created == ["in_1", "in_2"]
+
+
+def test_a_drift_exception_closes_once_the_erp_is_corrected_and_only_a_drift_one(
+    store: Store,
+) -> None:
+    erp = FakeErp()
+    for source_id in ("in_1", "in_2"):
+        assert run(store, erp, invoice(source_id=source_id)) == {"posted": 1}
+    items = [(r, invoice(source_id=r.source_id)) for r in store.transactions(kind="invoice")]
+    reconcile_transactions("invoice", items, store, erp, PostingReport("invoice"))
+    as_posted = erp.docs["in_1"]
+    erp.docs["in_1"] = replace(as_posted, total=1)  # edited in the ERP
+    store.open_exception("billing:invoice:in_2", "changed_after_posting", "billing changed it")
+
+    items = [(r, invoice(source_id=r.source_id)) for r in store.transactions(kind="invoice")]
+    reconcile_transactions("invoice", items, store, erp, PostingReport("invoice"))
+    assert {e.txn_id: e.reason_code for e in store.exceptions()} == {
+        "billing:invoice:in_1": "erp_edited_out_of_band",
+        "billing:invoice:in_2": "changed_after_posting",
+    }
+
+    erp.docs["in_1"] = as_posted  # finance puts the ERP right
+    items = [(r, invoice(source_id=r.source_id)) for r in store.transactions(kind="invoice")]
+    reconcile_transactions("invoice", items, store, erp, PostingReport("invoice"))
+
+    assert {e.txn_id: e.reason_code for e in store.exceptions()} == {
+        "billing:invoice:in_2": "changed_after_posting"  # not a drift: left for finance
+    }
+    [closed] = store.exceptions(status="closed", txn_ids=["billing:invoice:in_1"])
+    assert closed.resolution == "corrected in the ERP: it matches billing again"

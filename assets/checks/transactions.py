@@ -188,6 +188,23 @@ def read_partition(
     )
 
 
+def _live_view(
+    kind: TransactionKind,
+    context: AssetCheckExecutionContext,
+    billing: BillingResource,
+    erp: ErpResource,
+    store: Store,
+    *,
+    verify: bool,
+) -> PartitionView | AssetCheckResult:
+    """The partition as both systems hold it, or the skipped result of a region whose
+    workflow is not live."""
+    skipped = _not_live(kind, partition_of(context)[1])
+    if skipped is not None:
+        return skipped
+    return read_partition(kind, context, billing, erp, store, verify=verify)
+
+
 def _not_live(kind: TransactionKind, region: str) -> AssetCheckResult | None:
     mode = mode_of(kind, region)
     if mode == "live":
@@ -250,10 +267,9 @@ def every_finalized_invoice_posted_once(
     erp: ErpResource,
     store: StoreResource,
 ) -> AssetCheckResult:
-    region = partition_of(context)[1]
-    if (skipped := _not_live("invoice", region)) is not None:
-        return skipped
-    view = read_partition("invoice", context, billing, erp, store.store, verify=True)
+    view = _live_view("invoice", context, billing, erp, store.store, verify=True)
+    if isinstance(view, AssetCheckResult):
+        return view
     sla, now = SlaConfig.load(), utc_now()
     findings = _posted_once(view, lambda d: now - d.occurred_at > sla.invoice_posted_within)
     return _result(findings, AssetCheckSeverity.ERROR, drifted=view.drifted)
@@ -273,10 +289,9 @@ def every_settled_payment_applied(
     erp: ErpResource,
     store: StoreResource,
 ) -> AssetCheckResult:
-    region = partition_of(context)[1]
-    if (skipped := _not_live("payment", region)) is not None:
-        return skipped
-    view = read_partition("payment", context, billing, erp, store.store, verify=True)
+    view = _live_view("payment", context, billing, erp, store.store, verify=True)
+    if isinstance(view, AssetCheckResult):
+        return view
     sla, now, settled_at = SlaConfig.load(), utc_now(), _settled_at(billing)
 
     def due(doc: CanonicalTransaction) -> bool:
@@ -305,14 +320,13 @@ def every_credit_note_reverses_its_invoice_once(
     erp: ErpResource,
     store: StoreResource,
 ) -> AssetCheckResult:
-    region = partition_of(context)[1]
-    if (skipped := _not_live("credit_note", region)) is not None:
-        return skipped
-    view = read_partition("credit_note", context, billing, erp, store.store, verify=True)
+    view = _live_view("credit_note", context, billing, erp, store.store, verify=True)
+    if isinstance(view, AssetCheckResult):
+        return view
     sla, now = SlaConfig.load(), utc_now()
     findings = _posted_once(view, lambda d: now - d.occurred_at > sla.invoice_posted_within)
     notes = [d for d in view.documents if isinstance(d, CanonicalCreditNote)]
-    company = company_id_for(erp, PostingConfig.load(), region)
+    company = company_id_for(erp, PostingConfig.load(), view.region)
     posted_memos = {
         source_id: memo.invoiceId
         for source_id, memo in erp.find_sales_credit_memos(
@@ -510,10 +524,9 @@ def _late(
     within: timedelta,
     what: str,
 ) -> AssetCheckResult:
-    region = partition_of(context)[1]
-    if (skipped := _not_live(kind, region)) is not None:
-        return skipped
-    view = read_partition(kind, context, billing, erp, store, verify=False)
+    view = _live_view(kind, context, billing, erp, store, verify=False)
+    if isinstance(view, AssetCheckResult):
+        return view
     late = completeness.overdue(
         view.documents, view.found, since=since, within=within, now=utc_now(), what=what
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from polling import wait_for
 
 from sandboxes.kit.server import DEFAULT_API_KEYS, free_port
 from sync_platform.store import Store
@@ -110,12 +111,15 @@ def port_is_free(port: int) -> bool:
 def customer_landed_in_inbox(store_file: Path, customer_id: str) -> bool:
     store = Store.open(f"sqlite:///{store_file}")
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if any(e.object_id == customer_id for e in store.pending_events(source="billing")):
-                return True
-            time.sleep(0.2)
-        return False
+        return bool(
+            wait_for(
+                lambda: any(
+                    e.object_id == customer_id for e in store.pending_events(source="billing")
+                ),
+                f"billing customer {customer_id}'s event in the inbox",
+                timeout=30,
+            )
+        )
     finally:
         store.close()
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, cast
 import httpx
 import pytest
 import stripe
+from polling import wait_for
 
 from sandboxes.billing.forms import parse_form
 from sandboxes.kit.server import RunningSandbox, SandboxConfig, running_sandbox
@@ -47,17 +47,6 @@ COMPARED_KINDS = {
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll until ``condition()`` is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 class Receiver:
     """A webhook receiver on a free loopback port that records every delivery."""
 

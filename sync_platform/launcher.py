@@ -351,17 +351,42 @@ class _Children:
             self._stop(name, self._procs[name])
 
     def _stop(self, name: str, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is not None:
+        """Ctrl-C to the child itself, which stops its own children (``dagster dev`` shuts its
+        webserver and daemon down over a pipe): a Ctrl-C to its whole group would also hit a
+        run being launched at that moment, mid-import. Then whatever it left in its group."""
+        if proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                print(
+                    f"sync-platform: {name} ignored Ctrl-C for {STOP_GRACE_SECONDS:.0f} s; killing",
+                    file=sys.stderr,
+                )
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return
+        _stop_group(name, proc.pid)
+
+
+def _stop_group(name: str, group: int) -> None:
+    """Ctrl-C to what is left of a child's process group (a run its daemon launched), then
+    a kill for what still runs after the grace period."""
+    if not _signal_group(group, signal.SIGINT):
+        return
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        if not _signal_group(group, 0):
             return
-        try:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            print(
-                f"sync-platform: {name} ignored Ctrl-C for {STOP_GRACE_SECONDS:.0f} s; killing",
-                file=sys.stderr,
-            )
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
+        time.sleep(0.1)
+    print(f"sync-platform: processes of {name} ignored Ctrl-C; killing", file=sys.stderr)
+    _signal_group(group, signal.SIGKILL)
+
+
+def _signal_group(group: int, sig: int) -> bool:
+    """Send ``sig`` to the process group; False when no process is left in it."""
+    try:
+        os.killpg(group, sig)
+    except ProcessLookupError:
+        return False
+    return True

@@ -49,6 +49,8 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STOP_GRACE_SECONDS = 30.0
+# How long a stop waits for Dagster runs under way to finish before it interrupts them.
+RUN_DRAIN_SECONDS = 120.0
 
 
 class LaunchError(Exception):
@@ -311,10 +313,14 @@ class _Children:
     def __init__(self) -> None:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._stopping = False
+        self._hurry = False
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._stopping:
+            self._hurry = True  # a second Ctrl-C: stop waiting for runs under way
+            return
         raise KeyboardInterrupt
 
     def start(
@@ -345,15 +351,15 @@ class _Children:
         if self._stopping:
             return
         self._stopping = True
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         # Dagster first: its runs and daemon may still be talking to the sandboxes.
         for name in reversed(list(self._procs)):
             self._stop(name, self._procs[name])
 
     def _stop(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         """Ctrl-C to the child itself, which stops its own children (``dagster dev`` shuts its
-        webserver and daemon down over a pipe): a Ctrl-C to its whole group would also hit a
-        run being launched at that moment, mid-import. Then whatever it left in its group."""
+        webserver and daemon down and asks its code servers to stop once their runs are
+        through). Then wait for what it left in its group, a run under way, and only then
+        interrupt what is left."""
         if proc.poll() is None:
             try:
                 proc.send_signal(signal.SIGINT)
@@ -366,12 +372,40 @@ class _Children:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
                 return
+        self._drain(name, proc.pid)
         _stop_group(name, proc.pid)
+
+    def _drain(self, name: str, group: int) -> None:
+        """Wait up to ``RUN_DRAIN_SECONDS`` for the rest of ``group`` to exit by itself (a
+        Dagster run finishing, then its code server); a second Ctrl-C cuts the wait short."""
+        if not _signal_group(group, 0):
+            return
+        deadline = time.monotonic() + RUN_DRAIN_SECONDS
+        announce_at = time.monotonic() + 1.0
+        while time.monotonic() < deadline and not self._hurry:
+            if not _signal_group(group, 0):
+                return
+            if announce_at and time.monotonic() >= announce_at:
+                announce_at = 0.0
+                print(
+                    f"sync-platform: waiting up to {RUN_DRAIN_SECONDS:.0f} s for what {name} "
+                    "still runs (a run under way) to finish; Ctrl-C again to interrupt it",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            time.sleep(0.1)
+        if _signal_group(group, 0):
+            print(
+                f"sync-platform: interrupting what {name} still runs; an interrupted run's "
+                "events stay pending and are retried at the next start",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _stop_group(name: str, group: int) -> None:
-    """Ctrl-C to what is left of a child's process group (a run its daemon launched), then
-    a kill for what still runs after the grace period."""
+    """Ctrl-C to what is left of a child's process group, then a kill for what still runs
+    after the grace period."""
     if not _signal_group(group, signal.SIGINT):
         return
     deadline = time.monotonic() + STOP_GRACE_SECONDS

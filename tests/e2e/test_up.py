@@ -39,7 +39,8 @@ def platform(
     env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``sync-platform up`` on ``ports`` with a 40-company world (``options`` added to the
-    command line, ``env`` to the environment); killed if the test did not stop it."""
+    command line, ``env`` to the environment); stopped if the test did not stop it (a
+    Ctrl-C, so that its children stop too; a kill if that does not work)."""
     command = [
         sys.executable,
         "-m",
@@ -68,8 +69,12 @@ def platform(
         yield proc
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 def wait_for_location(port: int, proc: subprocess.Popen[bytes], log: Path) -> dict[str, object]:
@@ -156,3 +161,77 @@ def test_up_serves_the_code_location_stops_cleanly_and_keeps_state(tmp_path: Pat
         assert again.json()["name"] == "Kept Across Restarts Ltd"
         assert stop(proc, log) == 0
     assert "Traceback" not in log.read_text()
+
+
+INBOX_RUNS = """
+query($statuses: [RunStatus!]) { runsOrError(filter: {
+    statuses: $statuses, tags: [{key: "dagster/sensor_name", value: "inbox_sensor"}]
+}) { __typename ... on Runs { results { runId status } } } }
+"""
+
+
+def inbox_runs(port: int, *statuses: str) -> list[dict[str, str]]:
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql",
+        json={"query": INBOX_RUNS, "variables": {"statuses": list(statuses) or None}},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return list(response.json()["data"]["runsOrError"]["results"])
+
+
+def test_a_sync_under_way_when_up_is_stopped_finishes_first(tmp_path: Path) -> None:
+    """Ctrl-C while the landing sensor's run is reading billing (a slow billing API): ``up``
+    lets the run finish before it stops the rest; the run succeeds, the event is processed,
+    and nothing is interrupted."""
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    ports = {name: free_port() for name in ("billing", "crm", "erp", "gateway", "dagster")}
+    log = tmp_path / "up.log"
+    home = tmp_path / "home"
+    billing = f"http://127.0.0.1:{ports['billing']}"
+    billing_auth = {"Authorization": f"Bearer {DEFAULT_API_KEYS['billing']}"}
+    with platform(home, ports, log) as proc:
+        wait_for_location(ports["dagster"], proc, log)
+        slow = httpx.put(
+            f"{billing}/_sandbox/faults", json={"latency_ms": 10_000}, headers=billing_auth
+        )
+        assert slow.status_code == 200, slow.text
+        created = httpx.post(
+            f"{billing}/v1/customers",
+            data={
+                "name": "Stopped Mid-Sync GmbH",
+                "email": "midsync@example.com",
+                "address[country]": "DE",
+            },
+            headers=billing_auth,
+            timeout=30,
+        )
+        assert created.status_code == 200, created.text
+        customer_id = created.json()["id"]
+        assert customer_landed_in_inbox(home / "store.sqlite3", customer_id)
+        started = wait_for(
+            lambda: inbox_runs(ports["dagster"], "STARTED"),
+            "the landing sensor's run to start",
+            timeout=180,
+        )
+        assert stop(proc, log) == 0
+
+    output = log.read_text()
+    instance = DagsterInstance.from_config(str(home / "dagster_home"))
+    try:
+        runs = {r.run_id: r.status for r in instance.get_runs()}
+    finally:
+        instance.dispose()
+    assert runs[started[0]["runId"]] == DagsterRunStatus.SUCCESS, output
+    assert not [
+        run_id
+        for run_id, status in runs.items()
+        if status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+    ], output
+    store = Store.open(f"sqlite:///{home / 'store.sqlite3'}")
+    try:
+        assert not [e for e in store.pending_events(source="billing") if e.object_id == customer_id]
+    finally:
+        store.close()
+    assert "Traceback" not in output

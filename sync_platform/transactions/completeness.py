@@ -143,9 +143,13 @@ def compare_with_erp(
         out.billing_count[doc.currency] += 1
         out.billing_amount[doc.currency] += amount_of(doc)
         if posted and state is not None:
-            out.erp_count[doc.currency] += 1
-            out.erp_amount[doc.currency] += state.total or 0
-            if state.total is not None and state.total != amount_of(doc):
+            erp_currency = state.currency or doc.currency  # payments: the ERP does not say
+            out.erp_count[erp_currency] += 1
+            out.erp_amount[erp_currency] += state.total or 0
+            if erp_currency != doc.currency:
+                problem = f"in {erp_currency} in the ERP, billing's is in {doc.currency}"
+                out.offenders.append(_offender(doc, state, problem))
+            elif state.total is not None and state.total != amount_of(doc):
                 out.offenders.append(_offender(doc, state, "amount differs from billing"))
             continue
         if doc.source_id in posted_before:

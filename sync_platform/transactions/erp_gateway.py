@@ -52,13 +52,18 @@ PERMANENT_ERRORS: tuple[type[Exception], ...] = (PermanentError,)
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (TransientError, InvalidResponse)
 
 
-def _document_state(doc: ErpSalesInvoice | ErpSalesCreditMemo) -> ErpDocState:
+def _document_state(
+    doc: ErpSalesInvoice | ErpSalesCreditMemo, local_currency: str | None
+) -> ErpDocState:
+    """Business Central shows a document in its company's own currency with a blank code."""
+    currency = (doc.currencyCode or local_currency) if doc.currencyCode is not None else None
     return ErpDocState(
         id=doc.id,
         number=doc.number or "",
         posted=(doc.status or "Draft") != "Draft",
         total=doc.totalAmountIncludingTax,
         external_number=doc.externalDocumentNumber or "",
+        currency=currency.upper() if currency else None,
     )
 
 
@@ -76,9 +81,16 @@ def _payment_state(record: ErpPaymentRecord) -> ErpDocState:
 class ErpPostingGateway:
     """Finds, creates, posts and removes the documents of one ERP company."""
 
-    def __init__(self, erp: ErpResource, company_id: str, payment_journal: str) -> None:
+    def __init__(
+        self,
+        erp: ErpResource,
+        company_id: str,
+        payment_journal: str,
+        local_currency: str | None = None,
+    ) -> None:
         self._erp = erp
         self._company = company_id
+        self._local_currency = local_currency
         self._journal_code = payment_journal
         self._journal_id: str | None = None
 
@@ -101,10 +113,10 @@ class ErpPostingGateway:
         numbers = list(external_numbers)
         if kind == "invoice":
             invoices = self._erp.find_sales_invoices(self._company, numbers)
-            return {k: _document_state(v) for k, v in invoices.items()}
+            return {k: _document_state(v, self._local_currency) for k, v in invoices.items()}
         if kind == "credit_note":
             memos = self._erp.find_sales_credit_memos(self._company, numbers)
-            return {k: _document_state(v) for k, v in memos.items()}
+            return {k: _document_state(v, self._local_currency) for k, v in memos.items()}
         payments = self._erp.find_customer_payments(self._company, numbers)
         return {k: _payment_state(v) for k, v in payments.items()}
 
@@ -113,12 +125,12 @@ class ErpPostingGateway:
             invoice = self._erp.create_sales_invoice(
                 self._company, document.header, list(document.lines)
             )
-            return _document_state(invoice)
+            return _document_state(invoice, self._local_currency)
         if kind == "credit_note":
             memo = self._erp.create_sales_credit_memo(
                 self._company, document.header, list(document.lines)
             )
-            return _document_state(memo)
+            return _document_state(memo, self._local_currency)
         header = dict(document.header)
         invoice_id = header.get("appliesToInvoiceId")
         if invoice_id and not self._open(invoice_id):
@@ -140,10 +152,14 @@ class ErpPostingGateway:
     def post(self, kind: TransactionKind, state: ErpDocState) -> ErpDocState:
         if kind == "invoice":
             self._erp.post_sales_invoice(self._company, state.id)
-            return _document_state(self._erp.get_sales_invoice(self._company, state.id))
+            return _document_state(
+                self._erp.get_sales_invoice(self._company, state.id), self._local_currency
+            )
         if kind == "credit_note":
             self._erp.post_sales_credit_memo(self._company, state.id)
-            return _document_state(self._erp.get_sales_credit_memo(self._company, state.id))
+            return _document_state(
+                self._erp.get_sales_credit_memo(self._company, state.id), self._local_currency
+            )
         external = state.external_number
         try:
             self._erp.post_customer_payment_journal(self._company, self._journal())
@@ -220,7 +236,12 @@ def company_id_for(erp: ErpResource, config: PostingConfig, region: str) -> str:
 
 
 def gateway_for(erp: ErpResource, config: PostingConfig, region: str) -> ErpPostingGateway:
-    return ErpPostingGateway(erp, company_id_for(erp, config, region), config.payment_journal)
+    return ErpPostingGateway(
+        erp,
+        company_id_for(erp, config, region),
+        config.payment_journal,
+        config.region(region).local_currency,
+    )
 
 
 def post_documents(

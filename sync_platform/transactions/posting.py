@@ -56,6 +56,19 @@ class ErpDocState:
     total: int | None = None  # amount including tax, minor units
     line_count: int | None = None
     external_number: str = ""
+    # ISO code of the currency the ERP keeps it in (its company's own one resolved from the
+    # blank code Business Central shows); None where the ERP does not say (payments).
+    currency: str | None = None
+
+
+def same_content(state: ErpDocState, doc: CanonicalTransaction) -> bool:
+    """The ERP document says what billing says, as far as the ERP tells: amount and currency."""
+    return state.total in (None, _amount(doc)) and state.currency in (None, doc.currency)
+
+
+def erp_content(state: ErpDocState) -> str:
+    """The ERP document's amount (and currency, where known) for a message."""
+    return f"{state.total}" + (f" {state.currency}" if state.currency else "")
 
 
 class ErpPoster(Protocol):
@@ -285,12 +298,13 @@ def _drive(
     report.count("found_posted" if found_posted else "posted")
     report.posted_ids.append(row.txn_id)
     report.posted_totals[doc.currency] += _amount(doc)
-    if state.total is not None and state.total != _amount(doc):
-        # Found already posted (by a run that died before recording it) for other content.
+    if not same_content(state, doc):
+        # Found already posted (by a run that died before recording it, or by hand in the
+        # ERP under our number) for other content.
         message = (
             f"The ERP holds {ERP_OBJECT[kind]} {state.number} for {doc.source_id} with a total "
-            f"of {state.total}, billing now says {_amount(doc)} ({doc.currency} minor units): "
-            "it changed after it was posted. Compare both and correct one of them."
+            f"of {erp_content(state)}, billing now says {_amount(doc)} {doc.currency} (minor "
+            "units): it changed after it was posted. Compare both and correct one of them."
         )
         store.open_exception(row.txn_id, "changed_after_posting", message)
         report.problem(row.txn_id, "changed_after_posting", message)
@@ -442,7 +456,7 @@ def _create_and_post(
     state = existing
     if state is not None and state.posted:
         return state
-    if state is not None and state.total is not None and state.total != _amount(doc):
+    if state is not None and not same_content(state, doc):
         # Our draft of an older version of the document (a run died before posting it).
         erp.delete(kind, state)
         state = None
@@ -456,6 +470,15 @@ def _create_and_post(
             f"The ERP computes {state.total} for {kind.replace('_', ' ')} {doc.source_id} where "
             f"billing says {expected} ({doc.currency} minor units); the draft was removed and "
             "nothing was posted. Check the tax groups' rates against billing's.",
+            dead=True,
+        )
+    if state.currency not in (None, doc.currency):
+        erp.delete(kind, state)
+        raise _Refused(
+            "amount_mismatch",
+            f"The ERP made {kind.replace('_', ' ')} {doc.source_id} out in {state.currency} "
+            f"where billing's is in {doc.currency}; the draft was removed and nothing was "
+            "posted. Check the currency set up in the ERP company.",
             dead=True,
         )
     return erp.post(kind, state)
@@ -563,7 +586,7 @@ def reconcile_transactions(
     drifted: list[str] = []
     for row, doc in items:
         state = found.get(doc.source_id)
-        if state is not None and state.posted and state.total in (None, _amount(doc)):
+        if state is not None and state.posted and same_content(state, doc):
             if row.stage != "reconciled":
                 store.record_attempt(
                     row.txn_id,
@@ -585,8 +608,9 @@ def reconcile_transactions(
             + (
                 "is no longer in the ERP: it was removed outside the platform."
                 if state is None
-                else f"now shows {state.total} in the ERP where billing says {_amount(doc)} "
-                f"({doc.currency} minor units): it was changed outside the platform."
+                else f"now shows {erp_content(state)} in the ERP where billing says "
+                f"{_amount(doc)} {doc.currency} (minor units): it was changed outside the "
+                "platform."
             )
             + " Nothing was rewritten or posted again; correct it in the ERP."
         )

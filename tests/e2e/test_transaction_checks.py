@@ -371,3 +371,54 @@ def test_a_check_that_cannot_evaluate_fails_naming_the_error(
             "LookupError: the ERP has no company named 'NO SUCH COMPANY' "
             "(posting.yaml regions.na.erp_company)"
         )
+
+
+def test_an_erp_invoice_under_our_number_in_another_currency_is_flagged_not_adopted(
+    platform: Platform, billing: stripe.StripeClient
+) -> None:
+    """Someone enters billing's invoice in the ERP by hand before the platform posts it, for
+    the same amount but in GBP: the platform neither posts it again nor takes it as posted
+    as billed; the check names the currency."""
+    customer = customer_in_erp(platform, "emea")
+    invoice = finalized_invoice(billing, customer, "eur", "txr_DE19")
+    emea = company(platform, "emea")
+    number = next(
+        x.erp_customer_number
+        for x in platform.store.xrefs("emea")
+        if x.billing_customer_id == customer
+    )
+    by_hand = platform.erp.create_sales_invoice(
+        emea,
+        {
+            "customerNumber": number,
+            "externalDocumentNumber": invoice.id,
+            "invoiceDate": day_of(invoice).isoformat(),
+            "postingDate": day_of(invoice).isoformat(),
+            "currencyCode": "GBP",
+        },
+        [{"lineType": "Item", "lineObjectNumber": "TEAM", "quantity": 1}],
+    )
+    platform.erp.post_sales_invoice(emea, by_hand.id)
+    out_of_band(
+        platform,
+        "invoice_amount",
+        company=emea,
+        externalDocumentNumber=invoice.id,
+        totalAmountIncludingTax=invoice.total,
+    )
+
+    after = run(platform, day_of(invoice), "emea")
+
+    offenders = after.offenders("erp/invoice_postings", "every_finalized_invoice_posted_once")
+    assert offenders[invoice.id]["problem"] == "in GBP in the ERP, billing's is in EUR"
+    assert offenders[invoice.id]["erp_amount"] == invoice.total
+    [exception] = platform.store.exceptions(txn_ids=[f"billing:invoice:{invoice.id}"])
+    assert exception.reason_code == "erp_edited_out_of_band"
+    assert f"{invoice.total} GBP" in exception.message
+    assert f"{invoice.total} EUR" in exception.message
+    ours = [
+        d
+        for d in erp_documents(platform, "invoices", "emea")
+        if d.externalDocumentNumber == invoice.id
+    ]
+    assert [d.id for d in ours] == [by_hand.id]  # not posted a second time

@@ -50,6 +50,7 @@ class FakeErp:
             posted=False,
             total=total,
             external_number=document.external_number,
+            currency=document.header.get("currencyCode"),
         )
         self.created.append(document.external_number)
         self.docs[document.external_number] = state
@@ -138,6 +139,30 @@ def test_a_document_found_posted_with_another_total_is_kept_and_flagged(store: S
     [exception] = store.exceptions()
     assert exception.reason_code == "changed_after_posting"
     assert "1000" in exception.message and "47362" in exception.message
+
+
+def test_a_document_found_posted_in_another_currency_is_kept_and_flagged(store: Store) -> None:
+    erp = FakeErp()  # made by hand in the ERP under our number: billing's amount, in USD
+    erp.docs["in_1"] = ErpDocState(
+        "doc-9", "103009", True, 47_362, external_number="in_1", currency="USD"
+    )
+
+    assert run(store, erp, invoice()) == {"found_posted": 1}
+    assert erp.created == []
+    [exception] = store.exceptions()
+    assert exception.reason_code == "changed_after_posting"
+    assert "47362 USD" in exception.message and "47362 EUR" in exception.message
+
+
+def test_a_draft_in_another_currency_is_replaced(store: Store) -> None:
+    erp = FakeErp()
+    erp.docs["in_1"] = ErpDocState(
+        "doc-9", "103009", False, 47_362, external_number="in_1", currency="USD"
+    )
+
+    assert run(store, erp, invoice()) == {"posted": 1}
+    assert erp.deleted == ["in_1"] and erp.created == ["in_1"]
+    assert erp.docs["in_1"].posted and erp.docs["in_1"].currency == "EUR"
 
 
 def test_a_revoked_credential_stops_the_run_without_dead_lettering(store: Store) -> None:
@@ -236,3 +261,18 @@ def test_a_drift_exception_closes_once_the_erp_is_corrected_and_only_a_drift_one
     }
     [closed] = store.exceptions(status="closed", txn_ids=["billing:invoice:in_1"])
     assert closed.resolution == "corrected in the ERP: it matches billing again"
+
+
+def test_reading_back_flags_a_posted_document_now_in_another_currency(store: Store) -> None:
+    erp = FakeErp()
+    assert run(store, erp, invoice()) == {"posted": 1}
+    assert erp.docs["in_1"].currency == "EUR"
+    erp.docs["in_1"] = replace(erp.docs["in_1"], currency="GBP")  # same amount, other money
+    items = [(r, invoice(source_id=r.source_id)) for r in store.transactions(kind="invoice")]
+
+    drifted = reconcile_transactions("invoice", items, store, erp, PostingReport("invoice"))
+
+    assert drifted == ["billing:invoice:in_1"]
+    [exception] = store.exceptions()
+    assert exception.reason_code == "erp_edited_out_of_band"
+    assert "47362 GBP" in exception.message and "47362 EUR" in exception.message

@@ -70,6 +70,20 @@ def test_another_amount_in_the_erp_is_an_offender_naming_both_amounts() -> None:
     )
 
 
+def test_the_same_amount_in_another_currency_is_an_offender_counted_under_the_erps() -> None:
+    doc = invoice()  # EUR
+    in_usd = ErpDocState(id="id-1", number="103001", posted=True, total=doc.total, currency="USD")
+    in_eur = ErpDocState(id="id-1", number="103001", posted=True, total=doc.total, currency="EUR")
+
+    found = compare_with_erp([doc], {"in_1": in_usd}, due=lambda d: True)
+
+    [offender] = found.offenders
+    assert offender.problem == "in USD in the ERP, billing's is in EUR"
+    assert found.metadata()["erp_amount_by_currency"] == {"USD": doc.total}
+    assert found.metadata()["difference_by_currency"] == {"EUR": doc.total, "USD": -doc.total}
+    assert compare_with_erp([doc], {"in_1": in_eur}, due=lambda d: True).passed
+
+
 def test_void_and_unsettled_documents_are_not_expected_but_may_not_be_posted() -> None:
     void = invoice(status="void")
     unsettled = payment(settled=False)

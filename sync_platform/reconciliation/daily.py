@@ -24,6 +24,7 @@ from resources.erp import (
     ErpSalesInvoice,
     payment_document_number,
 )
+from resources.errors import NotFound
 from sync_platform.reconciliation.compare import (
     ISSUE_TEXT,
     ISSUES,
@@ -118,10 +119,16 @@ def erp_side(
     day: date,
     local_currency: str,
     billed_currency: Mapping[str, str],
+    receipts_account: str | None,
 ) -> pd.DataFrame:
     """Posted ERP documents of the day. Business Central keeps the company's own currency as
     a blank code; payments carry no currency at all, so a payment is taken to be in the
-    currency billing has for it (``billed_currency``, by key), else the local one."""
+    currency billing has for it (``billed_currency``, by key), else the local one.
+
+    A payment is money received: a debit, under a 'Payment' document, of the account our cash
+    receipts balance to (``receipts_account``, the bank). Vendor payments (a debit of
+    payables), exchange differences and other journals' lines share the document type and
+    are not receipts. ``receipts_account`` None: the account is unknown, every debit counts."""
     rows: list[dict[str, Any]] = []
     documents: Iterable[ErpSalesInvoice | ErpSalesCreditMemo]
     for kind, documents in (
@@ -146,6 +153,8 @@ def erp_side(
     for entry in entries:
         if entry.debitAmount <= 0:
             continue  # the receivables side; the bank's debit is the money received
+        if receipts_account is not None and entry.accountNumber != receipts_account:
+            continue  # not money into the bank our receipts go to
         key = entry.documentNumber.upper()
         rows.append(
             {
@@ -159,6 +168,14 @@ def erp_side(
     return erp_frame(rows)
 
 
+def _receipts_account(erp: ErpResource, company_id: str, journal_code: str) -> str | None:
+    """The account our payment journal balances to (the bank money is received in)."""
+    try:
+        return erp.payment_journal(company_id, journal_code).balancingAccountNumber
+    except NotFound:
+        return None  # no journal of ours yet: whatever the ERP holds, every debit counts
+
+
 def reconcile_partition(store: Store, erp: ErpResource, region: str, day: date) -> Reconciliation:
     """Reconcile one day and region; each drift record notes where the platform has the
     document (its lifecycle stage, an open exception) when it knows it."""
@@ -168,7 +185,8 @@ def reconcile_partition(store: Store, erp: ErpResource, region: str, day: date) 
     billed_currency = dict(zip(payments["key"], payments["currency"], strict=True))
     company = company_id_for(erp, config, region)
     local = config.region(region).local_currency
-    result = reconcile(billing.frame, erp_side(erp, company, day, local, billed_currency))
+    receipts = _receipts_account(erp, company, config.payment_journal)
+    result = reconcile(billing.frame, erp_side(erp, company, day, local, billed_currency, receipts))
     if not result.drift:
         return result
     notes = _platform_notes(store, region, day)

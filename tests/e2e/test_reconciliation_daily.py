@@ -12,6 +12,7 @@ legacy-reconcile``.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -241,3 +242,49 @@ def test_the_legacy_export_is_compared_with_what_the_platform_posted(
     assert f"credit_memo {posted_day.note.id}: missing in legacy" in out
     assert f"invoice {invoice.id}" not in out  # it agrees: same amount, customer and day
     assert "legacy postings 3 (bad lines 1), new postings 3, matched 2" in out
+
+
+def test_only_money_received_in_the_receipts_bank_counts_as_an_erp_payment(
+    platform: Platform, posted_day: PostedDay
+) -> None:
+    """Other 'Payment' G/L entries of a day — a vendor payment (debit payables, credit the
+    bank) and an exchange difference — are not receipts and are no drift; a receipt booked
+    by hand into the bank our cash receipts go to is money billing does not know."""
+    day = date(2026, 1, 5)  # a day billing has nothing on
+    store = erp_store(platform)
+    try:
+        company = platform.erp.company_for_region(REGION).id
+        entries = store_kind("generalLedgerEntry", company)
+        [(_, template), *_] = store.scan(entries)
+        lines = [
+            ("VPAY-1", "20100", 12_000, 0),  # a vendor paid: payables debited...
+            ("VPAY-1", "10100", 0, 12_000),  # ...from the bank
+            ("FX-7", "79100", 310, 0),  # an exchange loss
+            ("FX-7", "13100", 0, 310),
+            ("HAND-1", "10100", 7_500, 0),  # a customer's wire booked by hand
+            ("HAND-1", "13100", 0, 7_500),
+        ]
+        for n, (document, account, debit, credit) in enumerate(lines, 900_001):
+            entry = {
+                **template,
+                "id": str(uuid.uuid4()),
+                "entryNumber": n,
+                "postingDate": day.isoformat(),
+                "documentType": "Payment",
+                "documentNumber": document,
+                "accountNumber": account,
+                "description": f"entered in the ERP: {document}",
+                "debitAmount": debit,
+                "creditAmount": credit,
+            }
+            store.insert(entries, entry["id"], entry)
+    finally:
+        store.close()
+
+    metadata, check = reconcile(platform, day)
+
+    assert metadata["drift_count"] == 1, metadata["drift"]
+    assert metadata["drift.not_billed"] == 1
+    assert "| payment | - | HAND-1 | in the ERP but not billed | - | 7500 | USD |" in metadata["drift"]
+    assert metadata["payments.USD.erp_amount"] == 7_500
+    assert not check.passed

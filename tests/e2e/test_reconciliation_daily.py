@@ -285,6 +285,8 @@ def test_only_money_received_in_the_receipts_bank_counts_as_an_erp_payment(
 
     assert metadata["drift_count"] == 1, metadata["drift"]
     assert metadata["drift.not_billed"] == 1
-    assert "| payment | - | HAND-1 | in the ERP but not billed | - | 7500 | USD |" in metadata["drift"]
+    assert (
+        "| payment | - | HAND-1 | in the ERP but not billed | - | 7500 | USD |" in metadata["drift"]
+    )
     assert metadata["payments.USD.erp_amount"] == 7_500
     assert not check.passed

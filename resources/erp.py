@@ -11,7 +11,8 @@ converts them to and from the wire's exact decimals (see "money" below).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -490,7 +491,13 @@ class ErpResource(SystemApiResource):
         return found
 
     def _any_of(
-        self, path: str, field: str, values: Sequence[str], *, also: str = ""
+        self,
+        path: str,
+        field: str,
+        values: Sequence[str],
+        *,
+        also: str = "",
+        literal: Callable[[str], str] | None = None,
     ) -> Iterator[str]:
         """``field eq 'a' or field eq 'b' ...`` filters (``and``-ed with ``also``), each
         keeping its request URL under ``MAX_URL_LENGTH``. Business Central takes ``in (...)``
@@ -498,7 +505,7 @@ class ErpResource(SystemApiResource):
         url = f"{self.base_url.rstrip('/')}/api/v2.0/{path}"
         clauses: list[str] = []
         for value in dict.fromkeys(values):
-            clause = f"{field} eq {_odata_string(value)}"
+            clause = f"{field} eq {(literal or _odata_string)(value)}"
             if clauses and _url_length(url, _filter_text([*clauses, clause], also)) > (
                 MAX_URL_LENGTH - _PAGING_ROOM
             ):
@@ -742,6 +749,20 @@ class ErpResource(SystemApiResource):
             ErpSalesCreditMemo,
             filter=_posting_date(posting_date) if posting_date else "",
         )
+
+    def credit_memos_naming(
+        self, company_id: str, invoice_ids: Sequence[str]
+    ) -> dict[str, list[ErpSalesCreditMemo]]:
+        """Invoice id → the credit memos (drafts too) that name it as the invoice they
+        reverse, whoever made them, in a few requests."""
+        path = f"companies({company_id})/salesCreditMemos"
+        wanted = {i.lower() for i in invoice_ids}
+        found: dict[str, list[ErpSalesCreditMemo]] = {}
+        for flt in self._any_of(path, "invoiceId", invoice_ids, literal=_odata_guid):
+            for memo in self._collection(path, ErpSalesCreditMemo, filter=flt):
+                if memo.invoiceId and memo.invoiceId.lower() in wanted:
+                    found.setdefault(memo.invoiceId.lower(), []).append(memo)
+        return found
 
     def get_sales_credit_memo(
         self, company_id: str, credit_memo_id: str, *, with_lines: bool = False
@@ -1030,6 +1051,11 @@ _PAGING_ROOM = 60  # what a next link adds ($skiptoken)
 
 def _odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _odata_guid(value: str) -> str:
+    """An Edm.Guid literal (unquoted); anything else is refused, never spliced into a filter."""
+    return str(uuid.UUID(value))
 
 
 def _posting_date(day: date | None) -> str:

@@ -127,6 +127,9 @@ class PartitionView:
     posted_before: set[str]  # billing ids we posted (stage posted or reconciled)
     held: dict[str, str]  # billing id → reason of its open exception
     drifted: list[dict[str, str]]  # ERP documents edited or deleted outside the platform
+    # void in billing after it was posted, and reversed in full in the ERP since:
+    # billing id → the credit memos reversing it
+    reversed_in_erp: dict[str, list[str]]
 
 
 def mode_of(kind: TransactionKind, region: str) -> Mode:
@@ -170,6 +173,9 @@ def read_partition(
             report = PostingReport(kind)
             reconcile_transactions(kind, ours, store, gateway, report, found=found)
             drifted = [p for p in report.problems if p["reason"].endswith("_out_of_band")]
+        reversed_in_erp = _reversed_in_erp(kind, documents, found, gateway)
+        if verify:
+            _close_reversed(kind, reversed_in_erp, store)
     ids = [f"billing:{kind}:{d.source_id}" for d in documents]
     held = {
         e.txn_id.split(":", 2)[2]: e.reason_code
@@ -185,7 +191,47 @@ def read_partition(
         {doc.source_id for _, doc in ours},
         held,
         drifted,
+        reversed_in_erp,
     )
+
+
+def _reversed_in_erp(
+    kind: TransactionKind,
+    documents: list[CanonicalTransaction],
+    found: dict[str, ErpDocState],
+    gateway: ErpPostingGateway,
+) -> dict[str, list[str]]:
+    """Invoices void in billing but posted in the ERP that finance has since reversed there
+    in full: billing id → the credit memos doing it."""
+    if kind != "invoice":
+        return {}
+    void_posted = {
+        state.id: doc
+        for doc in documents
+        if completeness.not_expected(doc) is not None
+        and (state := found.get(doc.source_id)) is not None
+        and state.posted
+    }
+    reversals = gateway.reversed_in_full(
+        {erp_id: completeness.amount_of(doc) for erp_id, doc in void_posted.items()}
+    )
+    return {void_posted[erp_id].source_id: memos for erp_id, memos in reversals.items()}
+
+
+def _close_reversed(
+    kind: TransactionKind, reversed_in_erp: dict[str, list[str]], store: Store
+) -> None:
+    """A void-after-posting exception is done once the ERP reverses the document in full."""
+    txn_ids = [f"billing:{kind}:{source_id}" for source_id in reversed_in_erp]
+    for exception in (
+        store.exceptions(status="open", reason_code="voided_after_posting", txn_ids=txn_ids)
+        if txn_ids
+        else []
+    ):
+        memos = reversed_in_erp[exception.txn_id.split(":", 2)[2]]
+        store.close_exceptions(
+            exception.txn_id, f"reversed in the ERP by credit memo {', '.join(memos)}"
+        )
 
 
 def _live_view(
@@ -248,6 +294,7 @@ def _posted_once(view: PartitionView, due: Callable[[CanonicalTransaction], bool
         posted_before=view.posted_before,
         held=view.held,
         rejected=view.rejected,
+        reversed_in_erp=view.reversed_in_erp,
     )
 
 

@@ -49,6 +49,8 @@ class Offender:
 class Findings:
     offenders: list[Offender] = field(default_factory=list)
     in_flight: list[str] = field(default_factory=list)  # not in the ERP yet, within the SLA
+    # void in billing, posted, then reversed in full in the ERP: billing id → credit memos
+    reversed_in_erp: dict[str, list[str]] = field(default_factory=dict)
     billing_count: Counter[str] = field(default_factory=Counter)  # per currency
     billing_amount: Counter[str] = field(default_factory=Counter)
     erp_count: Counter[str] = field(default_factory=Counter)
@@ -64,6 +66,11 @@ class Findings:
             **offender_metadata(self.offenders),
             "in_flight_count": len(self.in_flight),
             "in_flight": self.in_flight[:SHOWN],
+            "reversed_in_erp_count": len(self.reversed_in_erp),
+            "reversed_in_erp": [
+                f"{source_id}: credit memo {', '.join(memos)}"
+                for source_id, memos in sorted(self.reversed_in_erp.items())[:SHOWN]
+            ],
             "billing_count_by_currency": dict(sorted(self.billing_count.items())),
             "erp_count_by_currency": dict(sorted(self.erp_count.items())),
             "billing_amount_by_currency": dict(sorted(self.billing_amount.items())),
@@ -123,18 +130,25 @@ def compare_with_erp(
     posted_before: Collection[str] = (),
     held: Mapping[str, str] | None = None,
     rejected: Iterable[tuple[str, str]] = (),
+    reversed_in_erp: Mapping[str, list[str]] | None = None,
 ) -> Findings:
     """Each billing document that must be in the ERP against the ERP document carrying its id:
     posted once with billing's amount. ``due``: past its SLA, so missing means missing (a
     younger one is in flight); ``posted_before``: billing ids we posted, so missing means
     removed; ``held``: billing id → the reason of its open exception; ``rejected``: (billing
-    id, reason) of billing records that could not be read as documents at all."""
+    id, reason) of billing records that could not be read as documents at all;
+    ``reversed_in_erp``: billing id → the ERP credit memos that reverse its posted document
+    in full (a document void in billing is then as it should be)."""
     held = held or {}
+    reversed_in_erp = reversed_in_erp or {}
     out = Findings()
     for doc in documents:
         state = found.get(doc.source_id)
         posted = state is not None and state.posted
         why_not = not_expected(doc)
+        if why_not is not None and posted and doc.source_id in reversed_in_erp:
+            out.reversed_in_erp[doc.source_id] = reversed_in_erp[doc.source_id]
+            continue
         if why_not is not None and posted:
             out.offenders.append(_offender(doc, state, f"{why_not} but posted in the ERP"))
             continue

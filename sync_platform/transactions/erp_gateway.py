@@ -145,6 +145,22 @@ class ErpPostingGateway:
             external_number=document.external_number,
         )
 
+    def reversed_in_full(self, invoice_totals: Mapping[str, int]) -> dict[str, list[str]]:
+        """ERP invoice id → the numbers of the posted credit memos reversing it, for those
+        reversed in full (finance's corrective credit memos or ours): ``invoice_totals`` is
+        each invoice's total including tax, minor units."""
+        if not invoice_totals:
+            return {}
+        memos = self._erp.credit_memos_naming(self._company, list(invoice_totals))
+        out: dict[str, list[str]] = {}
+        for invoice_id, total in invoice_totals.items():
+            posted = [
+                m for m in memos.get(invoice_id.lower(), []) if (m.status or "Draft") != "Draft"
+            ]
+            if posted and sum(m.totalAmountIncludingTax or 0 for m in posted) >= total:
+                out[invoice_id] = [m.number or m.id for m in posted]
+        return out
+
     def _open(self, invoice_id: str) -> bool:
         invoice = self._erp.get_sales_invoice(self._company, invoice_id)
         return invoice.status == "Open" and (invoice.remainingAmount or 0) > 0

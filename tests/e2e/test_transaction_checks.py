@@ -422,3 +422,60 @@ def test_an_erp_invoice_under_our_number_in_another_currency_is_flagged_not_adop
         if d.externalDocumentNumber == invoice.id
     ]
     assert [d.id for d in ours] == [by_hand.id]  # not posted a second time
+
+
+def test_an_invoice_void_after_posting_is_an_offender_until_finance_reverses_it(
+    platform: Platform, billing: stripe.StripeClient
+) -> None:
+    """Billing voids an invoice the ERP already holds: an exception asks finance to reverse
+    it and the check names it; once a credit memo in the ERP reverses it in full, the check
+    passes for it and the exception closes, naming the credit memo."""
+    customer = customer_in_erp(platform, "na")
+    invoice = finalized_invoice(billing, customer, "usd", "txr_USCA")
+    day = day_of(invoice)
+    assert run(platform, day, "na").success
+    na = company(platform, "na")
+    erp = erp_invoice(platform, invoice.id)
+
+    billing.v1.invoices.void_invoice(invoice.id)
+    voided = run(platform, day, "na")
+
+    offenders = voided.offenders("erp/invoice_postings", "every_finalized_invoice_posted_once")
+    assert offenders[invoice.id]["problem"] == "void in billing but posted in the ERP"
+    assert open_exceptions(platform)[invoice.id] == "voided_after_posting"
+
+    # Finance reverses it in the ERP: a credit memo of the same lines, naming the invoice.
+    lines = platform.erp.get_sales_invoice(na, erp.id, with_lines=True).salesInvoiceLines or []
+    memo = platform.erp.create_sales_credit_memo(
+        na,
+        {
+            "customerNumber": erp.customerNumber,
+            "externalDocumentNumber": f"CORR-{erp.number}",
+            "creditMemoDate": day.isoformat(),
+            "postingDate": day.isoformat(),
+            "invoiceId": erp.id,
+        },
+        [
+            {
+                "lineType": line.lineType,
+                "lineObjectNumber": line.lineObjectNumber,
+                "quantity": line.quantity,
+                "unitPrice": line.unitPrice,
+                "taxCode": line.taxCode,
+            }
+            for line in lines
+        ],
+    )
+    assert memo.totalAmountIncludingTax == erp.totalAmountIncludingTax
+    platform.erp.post_sales_credit_memo(na, memo.id)
+
+    reversed_ = run(platform, day, "na")
+
+    check = reversed_.check("erp/invoice_postings", "every_finalized_invoice_posted_once")
+    assert invoice.id not in reversed_.offenders(
+        "erp/invoice_postings", "every_finalized_invoice_posted_once"
+    )
+    assert f"{invoice.id}: credit memo {memo.number}" in check.metadata["reversed_in_erp"].value
+    assert invoice.id not in open_exceptions(platform)
+    [closed] = platform.store.exceptions(status="closed", txn_ids=[f"billing:invoice:{invoice.id}"])
+    assert closed.resolution == f"reversed in the ERP by credit memo {memo.number}"

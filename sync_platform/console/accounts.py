@@ -116,10 +116,20 @@ class Accounts:
             return None
         return Principal(user.name, user.role, "session")
 
-    def signed_in(self, name: str) -> Principal | None:
-        """The account behind a session, as it is in the file now (removed: None)."""
+    def fingerprint(self, name: str) -> str | None:
+        """What a session of ``name`` keeps to notice later that the account changed."""
         user = self._users.get(name)
-        return Principal(user.name, user.role, "session") if user else None
+        return _fingerprint(user) if user else None
+
+    def signed_in(self, name: str, fingerprint: str) -> Principal | None:
+        """The account behind a session, if it is as it was at sign-in: removed from the
+        file, given another role or another password since, it is None."""
+        user = self._users.get(name)
+        if user is None or not hmac.compare_digest(
+            _fingerprint(user).encode(), fingerprint.encode("utf-8", "surrogatepass")
+        ):
+            return None
+        return Principal(user.name, user.role, "session")
 
     def bearer(self, token: str) -> Principal | None:
         digest = token_digest(token)
@@ -127,6 +137,13 @@ class Accounts:
             if hmac.compare_digest(entry.token_sha256, digest):
                 return Principal(entry.name, entry.role, "token")
         return None
+
+
+def _fingerprint(user: UserEntry) -> str:
+    """A digest of the role and the password hash, whose salt is new with every password.
+    The session cookie is signed, not encrypted, so its holder can read this: a digest of a
+    salted argon2 hash tells nothing about the password."""
+    return hashlib.sha256(f"{user.role}\n{user.password_hash}".encode()).hexdigest()
 
 
 class WatchedAccounts:

@@ -11,12 +11,14 @@ so who did it and why is recorded where the audit trail looks.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -42,13 +44,15 @@ from sync_platform.console.security import (
     csrf_token,
     form_data,
     guarded,
+    minutes,
     public,
+    start_session,
 )
 from sync_platform.console.settings import ConsoleSettings
+from sync_platform.console.throttle import Lockouts, client_address
 from sync_platform.settings import REGIONS
 from sync_platform.store import ReviewError, ReviewNotFound, Store, TransactionException
 from sync_platform.transactions.flow import ReplaySelection
-from sync_platform.transactions.model import TRANSACTION_KINDS
 
 TEMPLATES = Path(__file__).parent / "templates"
 ERP_SETTINGS = ("SYNC_ERP_URL", "SYNC_ERP_ACCESS_TOKEN")
@@ -85,10 +89,12 @@ def create_console(
     clock: Clock = _now,
     mount_path: str = "/console",
 ) -> Starlette:
-    """The console app over an open store; the gateway mounts it at ``mount_path``."""
+    """The console app over an open store; the gateway mounts it at ``mount_path``.
+    ``clock`` also times the sign-in and token lockouts."""
     current: Callable[[], Accounts] = (
         (lambda: accounts) if accounts is not None else WatchedAccounts(settings.users_file)
     )
+    lockouts = Lockouts(clock)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -125,8 +131,9 @@ def create_console(
         return page(request, me, "error.html", status, message=message)
 
     # -- signing in --------------------------------------------------------------------------
-    def sign_in_page(request: Request, target: str, problem: str | None) -> Response:
-        status = 200 if problem is None else 401
+    def sign_in_page(
+        request: Request, target: str, problem: str | None, status: int = 200
+    ) -> Response:
         return page(
             request,
             None,
@@ -147,14 +154,26 @@ def create_console(
             return refusal
         form = await form_data(request)
         target = _safe_next(request, form.get("next"))
-        found = await run_in_threadpool(
-            current().sign_in, form.get("name", ""), form.get("password", "")
-        )
-        if found is None:
-            return sign_in_page(request, target, "unknown name or wrong password")
-        request.session.clear()  # a new session for the signed-in user: no fixation
-        request.session["user"] = found.name
-        csrf_token(request)
+        name, address = form.get("name", ""), client_address(request)
+        wait = lockouts.sign_in_wait(name, address)
+        if wait is not None:
+            # The same words whether the name is an account or not.
+            problem = (
+                "too many failed sign-ins for this name or from this address: "
+                f"try again in {minutes(wait)}"
+            )
+            answer = sign_in_page(request, target, problem, 429)
+            answer.headers["Retry-After"] = str(wait)
+            return answer
+        attempt = lockouts.sign_in_try(name, address)
+        known = current()
+        found = await run_in_threadpool(known.sign_in, name, form.get("password", ""))
+        fingerprint = known.fingerprint(found.name) if found else None
+        if found is None or fingerprint is None:
+            lockouts.sign_in_failed(attempt)
+            return sign_in_page(request, target, "unknown name or wrong password", 401)
+        lockouts.signed_in(attempt)
+        start_session(request, found.name, fingerprint)
         return RedirectResponse(target, 303)
 
     async def sign_out(request: Request, me: Principal) -> Response:
@@ -243,15 +262,13 @@ def create_console(
         return page(request, me, "exceptions.html", **await _exceptions(request))
 
     async def _exceptions(request: Request) -> dict[str, Any]:
-        region = _region(request)
-        reason = request.query_params.get("reason") or None
-        kind = _choice(request, "kind", TRANSACTION_KINDS)
-        source = request.query_params.get("source") or None
+        try:
+            chosen = queries.ExceptionFilter.parse(request.query_params)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
 
         def read() -> dict[str, Any]:
-            found = store.exceptions(status="open", reason_code=reason, region=region, kind=kind)
-            if source:
-                found = [e for e in found if e.source_system == source]
+            found = queries.open_exceptions(store, chosen)
             now = clock()
             shown = _masked_exceptions(found[: queries.LIST_LIMIT])
             listed = store.transactions(txn_ids=[e.txn_id for e in shown])
@@ -262,7 +279,8 @@ def create_console(
                 "total": len(found),
                 "now": now,
                 "age": queries.age,
-                "filters": {"region": region, "reason": reason, "kind": kind, "source": source},
+                "filters": chosen,
+                "selection": queries.selection_digest(found),
             }
 
         return await run_in_threadpool(read)
@@ -308,17 +326,31 @@ def create_console(
         if not note:
             return error(request, me, 400, "say what was fixed (note) to replay")
         txn_id = form.get("txn_id") or None
-        since = _parse_day(form.get("since") or "")
-        if form.get("since") and since is None:
-            return error(request, me, 400, "since must be a date, YYYY-MM-DD")
-        region = form.get("region") or None
-        if region is not None and region not in REGIONS:
-            return error(request, me, 400, f"unknown region {region!r}")
+        try:
+            chosen = queries.ExceptionFilter.parse(form)
+        except ValueError as exc:
+            return error(request, me, 400, str(exc))
+        only = (txn_id,) if txn_id else None
+        found = await run_in_threadpool(queries.open_exceptions, store, chosen, only)
+        shown = form.get("selection")
+        if shown and not hmac.compare_digest(
+            shown.encode("utf-8", "surrogatepass"), queries.selection_digest(found).encode()
+        ):
+            return error(
+                request,
+                me,
+                409,
+                "the open exceptions matching these filters changed since the page listed "
+                f"them ({len(found)} match now): nothing was replayed; reload the page, check "
+                "the list and replay again",
+            )
+        # The replay takes these transactions and no others: the selection cannot say kind
+        # or source, and the set must be the one the page listed (and the digest checked).
         selection = ReplaySelection(
-            reason=form.get("reason") or None,
-            region=region,
-            since=datetime.combine(since, datetime.min.time(), UTC) if since else None,
-            txn_ids=(txn_id,) if txn_id else None,
+            reason=chosen.reason,
+            region=chosen.region,
+            since=chosen.opened_since,
+            txn_ids=tuple(dict.fromkeys(e.txn_id for e in found)),
         )
         from sync_platform.transactions.erp_gateway import FATAL_ERRORS
 
@@ -346,7 +378,7 @@ def create_console(
         request.session["flash"] = (
             f"replayed {summary['selected']} by {me.name} ({note}): {outcomes or 'nothing matched'}"
         )
-        back = f"/transactions/{txn_id}" if txn_id else "/exceptions"
+        back = f"/transactions/{txn_id}" if txn_id else f"/exceptions?{urlencode(chosen.as_form())}"
         return RedirectResponse(_root(request) + back, 303)
 
     def _replay(selection: ReplaySelection, note: str, by: str) -> dict[str, Any]:
@@ -393,7 +425,8 @@ def create_console(
     def route(
         path: str, handler: Any, roles: Any, methods: tuple[str, ...] = ("GET",), api: bool = False
     ) -> Route:
-        return Route(path, guarded(handler, roles, current, api=api), methods=list(methods))
+        endpoint = guarded(handler, roles, current, lockouts, api=api)
+        return Route(path, endpoint, methods=list(methods))
 
     routes = [
         Route("/sign-in", public(sign_in), methods=["GET", "POST"]),

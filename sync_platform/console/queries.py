@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from sync_platform.money import format_amount
 from sync_platform.reconciliation.daily import expected_in_erp
+from sync_platform.settings import REGIONS
 from sync_platform.store import Store, Transaction, TransactionException
 from sync_platform.transactions.flow import MODEL_OF
 from sync_platform.transactions.lifecycle import STAGES
@@ -83,6 +85,66 @@ def stage_matrix(store: Store, region: str | None, day: date | None) -> dict[str
     }
     matrix["customer"] = dict(Counter(c.stage for c in customers(store, region, None)))
     return matrix
+
+
+@dataclass(frozen=True)
+class ExceptionFilter:
+    """Which open exceptions the exceptions page lists and its replay takes: the same
+    fields, read the same way, so the replay takes exactly the set the page listed."""
+
+    reason: str | None = None
+    region: str | None = None
+    kind: str | None = None
+    source: str | None = None
+    since: date | None = None  # opened on or after this day (UTC)
+
+    @classmethod
+    def parse(cls, values: Mapping[str, str]) -> ExceptionFilter:
+        """From a query string or a form; ValueError naming a kind, region or day that is
+        not one (a mistyped filter must not widen a replay to everything)."""
+
+        def text(name: str) -> str | None:
+            return (values.get(name) or "").strip() or None
+
+        kind, region, since = text("kind"), text("region"), text("since")
+        if kind is not None and kind not in TRANSACTION_KINDS:
+            raise ValueError(f"unknown kind {kind!r} (one of {', '.join(TRANSACTION_KINDS)})")
+        if region is not None and region not in REGIONS:
+            raise ValueError(f"unknown region {region!r} (one of {', '.join(REGIONS)})")
+        try:
+            day = date.fromisoformat(since) if since else None
+        except ValueError:
+            raise ValueError(f"since must be a date, YYYY-MM-DD (got {since!r})") from None
+        return cls(text("reason"), region, kind, text("source"), day)
+
+    @property
+    def opened_since(self) -> datetime | None:
+        return datetime.combine(self.since, datetime.min.time(), UTC) if self.since else None
+
+    def as_form(self) -> dict[str, str]:
+        """The fields that are set, as a form or query string carries them."""
+        return {name: str(value) for name, value in asdict(self).items() if value is not None}
+
+
+def open_exceptions(
+    store: Store, chosen: ExceptionFilter, txn_ids: Sequence[str] | None = None
+) -> list[TransactionException]:
+    """The open exceptions ``chosen`` names (of ``txn_ids`` only, when given), oldest first."""
+    found = store.exceptions(
+        status="open",
+        reason_code=chosen.reason,
+        region=chosen.region,
+        kind=chosen.kind,
+        opened_since=chosen.opened_since,
+        txn_ids=txn_ids,
+    )
+    return [e for e in found if chosen.source is None or e.source_system == chosen.source]
+
+
+def selection_digest(exceptions: Iterable[TransactionException]) -> str:
+    """Names a set of exceptions, so a replay can tell the set changed since it was shown."""
+    ids = "\n".join(str(i) for i in sorted({e.id for e in exceptions}))
+    return hashlib.sha256(ids.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

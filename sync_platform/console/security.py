@@ -4,9 +4,10 @@ Every route's endpoint is made by ``guarded`` (the roles that may use it) or ``p
 ``Access`` is kept on the endpoint so a test can walk every route and find its rule.
 A request is answered, in this order:
 
-- bearer token in ``Authorization``: unknown or malformed → 401 (whatever the path);
-- no session (or its account was removed from the file) → 401 for ``/api/`` routes, a
-  redirect to the sign-in page otherwise;
+- bearer token in ``Authorization`` from an address that sent too many unknown ones lately
+  → 429 with ``Retry-After`` (``throttle``); unknown or malformed → 401 (whatever the path);
+- no session, or one whose account was since removed from the file or given another role
+  or password → 401 for ``/api/`` routes, a redirect to the sign-in page otherwise;
 - signed in, role not allowed → 403;
 - a POST on a session without the session's CSRF token (form field ``csrf_token`` or header
   ``X-CSRF-Token``) → 403. Token requests carry no cookie, so no CSRF token either.
@@ -26,6 +27,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sync_platform.console.accounts import ROLES, Accounts, Principal, Role
+from sync_platform.console.throttle import Lockouts, client_address
 
 MAX_FORM_BYTES = 64 * 1024
 SESSION_COOKIE = "sync_console_session"
@@ -87,16 +89,39 @@ def principal_of(request: Request, accounts: Accounts) -> Principal | Response |
     name = request.session.get("user")
     if not isinstance(name, str):
         return None
-    found = accounts.signed_in(name)
+    fingerprint = request.session.get("fingerprint")
+    found = accounts.signed_in(name, fingerprint) if isinstance(fingerprint, str) else None
     if found is None:
         request.session.clear()
     return found
+
+
+def start_session(request: Request, name: str, fingerprint: str) -> None:
+    """A new session for ``name`` (never the one it signed in from: no fixation), holding
+    the account's fingerprint so that changing the account ends it."""
+    request.session.clear()
+    request.session["user"] = name
+    request.session["fingerprint"] = fingerprint
+    csrf_token(request)
 
 
 def unauthorized(message: str) -> Response:
     return JSONResponse(
         {"error": {"message": message}}, 401, headers={"WWW-Authenticate": 'Bearer realm="console"'}
     )
+
+
+def too_many(message: str, retry_after: int) -> Response:
+    return JSONResponse(
+        {"error": {"message": f"{message}; try again in {minutes(retry_after)}"}},
+        429,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def minutes(seconds: int) -> str:
+    whole = -(-seconds // 60)
+    return f"{whole} minute{'s' if whole != 1 else ''}"
 
 
 def forbidden(request: Request, message: str, api: bool) -> Response:
@@ -116,14 +141,20 @@ def guarded(
     handler: Handler,
     roles: frozenset[Role],
     accounts: Callable[[], Accounts],
+    lockouts: Lockouts,
     *,
     api: bool = False,
 ) -> Endpoint:
     access = Access(roles, api)
 
     async def endpoint(request: Request) -> Response:
+        if "authorization" in request.headers:
+            wait = lockouts.tokens.wait(client_address(request))
+            if wait is not None:
+                return too_many("too many unknown bearer tokens from this address", wait)
         found = principal_of(request, accounts())
         if isinstance(found, Response):
+            lockouts.token_failed(client_address(request))
             return found
         if found is None:
             if api:

@@ -28,6 +28,7 @@ from sync_platform.console.accounts import (
     ROLES,
     Accounts,
     AccountsFile,
+    Role,
     TokenEntry,
     UserEntry,
     add_account,
@@ -223,10 +224,11 @@ def test_anonymous_requests_are_refused_everywhere(console: Console) -> None:
 
 
 def test_a_bad_bearer_token_gets_401_on_pages_and_api_alike(console: Console) -> None:
-    client = TestClient(console.app)
-    for method, url, access in requests_of(console):
+    for n, (method, url, access) in enumerate(requests_of(console)):
         if access.public:
             continue
+        # An address of its own per route: 20 bad tokens from one address are refused (429).
+        client = TestClient(console.app, client=(f"192.0.2.{n}", 50000))
         for header in ("Bearer spc_not_a_token", "Basic YWRtaW46YWRtaW4=", "Bearer"):
             answer = client.request(method, url, headers={"Authorization": header})
             assert answer.status_code == 401, (method, url, header)
@@ -234,7 +236,7 @@ def test_a_bad_bearer_token_gets_401_on_pages_and_api_alike(console: Console) ->
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_wrong_roles_get_403_and_right_roles_get_through(console: Console, role: str) -> None:
+def test_wrong_roles_get_403_and_right_roles_get_through(console: Console, role: Role) -> None:
     by_session = TestClient(console.app)
     csrf = sign_in(by_session, role)
     by_token = TestClient(console.app, headers={"Authorization": f"Bearer {TOKENS[role]}"})
@@ -568,7 +570,9 @@ def test_add_user_writes_hashes_that_sign_in(
     assert PASSWORD not in text and token.group(1) not in text and "$argon2id$" in text
     assert yaml.safe_load(text)["users"][0]["role"] == "finance"
     loaded = Accounts.load(path)
-    assert loaded.sign_in("fiona", PASSWORD) == loaded.signed_in("fiona")
+    fingerprint = loaded.fingerprint("fiona")
+    assert fingerprint is not None
+    assert loaded.sign_in("fiona", PASSWORD) == loaded.signed_in("fiona", fingerprint)
     assert loaded.sign_in("fiona", "wrong password") is None
     bearer = loaded.bearer(token.group(1))
     assert bearer is not None and (bearer.name, bearer.role) == ("ci", "engineer")

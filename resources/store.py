@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
+from resources import api_metrics
 from sync_platform.audit import record_config_changes
 from sync_platform.store import Store
 from sync_platform.store.audit import PLATFORM_ACTOR
@@ -12,7 +13,11 @@ from sync_platform.store.audit import PLATFORM_ACTOR
 
 class StoreResource(ConfigurableResource):
     """Opens the store once per run; migrations run on open, and config files that changed
-    since they were last recorded are audited."""
+    since they were last recorded are audited.
+
+    While the run (or sensor tick) lasts, the store is where the process's system-API call
+    figures go (``resources.api_metrics``): every ~30 s while calls are made, and at teardown.
+    """
 
     url: str = Field(
         default="sqlite:///.sync-platform/store.sqlite3",
@@ -27,9 +32,13 @@ class StoreResource(ConfigurableResource):
         run = context.run
         noticed_by = f"dagster run {run.run_id} ({run.job_name})" if run else "dagster sensor"
         record_config_changes(self._store, actor=PLATFORM_ACTOR, details={"noticed_by": noticed_by})
+        api_metrics.TALLY.use_sink(self._store.add_api_stats)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._store is not None:
+            api_metrics.TALLY.drop_sink(self._store.add_api_stats)
+            # A failed flush only warns: the figures wait for this process's next flush.
+            api_metrics.TALLY.flush(self._store.add_api_stats, context.log)
             self._store.close()
             self._store = None
 

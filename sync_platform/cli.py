@@ -269,6 +269,7 @@ ERP_SETTINGS = ("SYNC_ERP_URL", "SYNC_ERP_ACCESS_TOKEN")
 
 
 def replay_command(args: argparse.Namespace) -> int:
+    from resources import api_metrics
     from sync_platform.store import Store
     from sync_platform.transactions.flow import ReplaySelection, replay_candidates
 
@@ -304,6 +305,7 @@ def replay_command(args: argparse.Namespace) -> int:
         )
         return 0
     finally:
+        api_metrics.TALLY.flush(store.add_api_stats)  # the ERP calls this replay made
         store.close()
 
 

@@ -1,33 +1,43 @@
-"""``GET /metrics``: the platform's health in Prometheus text format.
+"""``GET /metrics``: the platform's health in Prometheus text format, read from the store
+afresh at each scrape:
 
-Two kinds of figures: what this process's system-API clients saw (latency, errors, 429s per
-system; ``resources.api_metrics``), and what the store says, read afresh at each scrape:
+| metric                                | type      | from                                  |
+| ------------------------------------- | --------- | ------------------------------------- |
+| ``sync_api_request_duration_seconds`` | histogram | system-API requests per system and    |
+|                                       |           | method, from every process            |
+| ``sync_api_errors_total``             | counter   | non-2xx answers but 429 per system    |
+|                                       |           | and status (``transport``: none)      |
+| ``sync_api_rate_limited_total``       | counter   | 429 answers per system                |
+| ``sync_inbox_pending_events``         | gauge     | pending inbox events per source       |
+| ``sync_transaction_attempts_total``   | counter   | moves to failed / retried /           |
+|                                       |           | dead_lettered / replayed, per kind    |
+| ``sync_open_exceptions``              | gauge     | open transaction exceptions, per      |
+|                                       |           | reason                                |
+| ``sync_sla_breaches``                 | gauge     | invoices finalized longer ago than    |
+|                                       |           | the SLA (config/sla.yaml), not posted |
+| ``sync_open_check_breaches``          | gauge     | asset-check breaches open, per check  |
+| ``sync_store_up``                     | gauge     | 1 when the store answered this scrape |
 
-| metric                               | type    | from                                          |
-| ------------------------------------ | ------- | --------------------------------------------- |
-| ``sync_inbox_pending_events``        | gauge   | pending inbox events per source               |
-| ``sync_transaction_attempts_total``  | counter | moves to failed / retried / dead_lettered /   |
-|                                      |         | replayed, per kind                            |
-| ``sync_open_exceptions``             | gauge   | open transaction exceptions per reason        |
-| ``sync_sla_breaches``                | gauge   | invoices finalized longer ago than the SLA    |
-|                                      |         | (config/sla.yaml) and not posted              |
-| ``sync_open_check_breaches``         | gauge   | asset-check breaches open, per check          |
-| ``sync_store_up``                    | gauge   | 1 when the store answered this scrape         |
+The API figures are the totals of ``api_call_stats``, to which each process that calls a
+system API adds what it counted (``resources.api_metrics``): a Dagster run or sensor tick
+through its ``StoreResource``, at the end of the step or tick and every ~30 s while it goes
+on calling; this gateway, its own calls (console replays) at each scrape. The totals only
+grow, so Prometheus sees ordinary counters whichever process made the calls.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from resources import api_metrics
-from sync_platform.store import Store
+from sync_platform.store import ApiStatKey, Store
 from sync_platform.store.columns import utc_now
 from sync_platform.store.schema import INBOX_SOURCES
 from sync_platform.transactions import completeness
@@ -46,7 +56,8 @@ Clock = Callable[[], datetime]
 
 
 class StoreCollector(Collector):
-    """Reads the store at each scrape; an unreachable store gives ``sync_store_up 0``."""
+    """Reads the store at each scrape (after adding this process's API call figures to it);
+    an unreachable store gives ``sync_store_up 0``."""
 
     def __init__(self, store: Store, clock: Clock = utc_now) -> None:
         self._store = store
@@ -57,8 +68,10 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("sync_store_up", "1 when the store answered this scrape.")
+        api_metrics.TALLY.flush(self._store.add_api_stats)  # a failure warns and keeps them
         try:
             families = [
+                *api_call_families(self._store.api_stats()),
                 self._inbox(),
                 self._retries(),
                 self._exceptions(),
@@ -144,16 +157,56 @@ class StoreCollector(Collector):
         return family
 
 
-class _ApiMetrics(Collector):
-    """This process's system-API client metrics."""
+def api_call_families(totals: Mapping[ApiStatKey, float]) -> list[Metric]:
+    """The system-API figures from the store's totals (``Store.api_stats``)."""
+    durations = HistogramMetricFamily(
+        "sync_api_request_duration_seconds",
+        "Time from sending a request to a system API to its response (each try counts).",
+        labels=["system", "method"],
+    )
+    errors = CounterMetricFamily(
+        "sync_api_errors",
+        "Responses from a system API that were not 2xx (429 is counted as rate limited, not "
+        "here), and requests that failed in transport (status=transport).",
+        labels=["system", "status"],
+    )
+    rate_limited = CounterMetricFamily(
+        "sync_api_rate_limited",
+        "429 Too Many Requests answers from a system API.",
+        labels=["system"],
+    )
+    buckets: dict[tuple[str, str], dict[str, float]] = {}
+    seconds: dict[tuple[str, str], float] = {}
+    for key, value in sorted(totals.items()):
+        if key.metric == "request_bucket":
+            buckets.setdefault((key.system, key.label), {})[key.le] = value
+        elif key.metric == "request_seconds":
+            seconds[(key.system, key.label)] = value
+        elif key.metric == "error":
+            errors.add_metric([key.system, key.label], value)
+        elif key.metric == "rate_limited":
+            rate_limited.add_metric([key.system], value)
+    for labels in sorted(buckets.keys() | seconds.keys()):
+        durations.add_metric(
+            list(labels), _cumulative(buckets.get(labels, {})), seconds.get(labels, 0.0)
+        )
+    return [durations, errors, rate_limited]
 
-    def collect(self) -> Iterator[Metric]:
-        return iter(api_metrics.REGISTRY.collect())
+
+def _cumulative(counted: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Per-bucket counts (each bucket alone) as Prometheus's cumulative ``le`` buckets,
+    every standard bound included and +Inf last."""
+    bounds = sorted(set(api_metrics.BUCKET_LABELS) | counted.keys(), key=float)
+    running = 0.0
+    out: list[tuple[str, float]] = []
+    for bound in bounds:
+        running += counted.get(bound, 0.0)
+        out.append((bound, running))
+    return out
 
 
 def metrics_registry(store: Store, clock: Clock = utc_now) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ApiMetrics())
     registry.register(StoreCollector(store, clock))
     return registry
 

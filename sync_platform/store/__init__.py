@@ -1,8 +1,10 @@
 """The integration store: source snapshots, cross-references, canonical customers, conflicts,
 reviews, the write ledger, financial transactions with their attempts and exceptions, the
-webhook inbox and the audit trail, on SQLite or PostgreSQL under Alembic migrations."""
+webhook inbox, the audit trail and the system-API call counters, on SQLite or PostgreSQL
+under Alembic migrations."""
 
 from sync_platform.hashing import content_hash
+from sync_platform.store.api_stats import ApiStatKey
 from sync_platform.store.audit import AuditEntry, AuditRecord
 from sync_platform.store.breaches import Breach, BreachCounts, CheckEvaluation
 from sync_platform.store.canonical import CanonicalRow, SaveCounts
@@ -29,6 +31,7 @@ from sync_platform.store.upgrade import migrate
 from sync_platform.store.xrefs import CustomerXref
 
 __all__ = [
+    "ApiStatKey",
     "Attempt",
     "AuditEntry",
     "AuditRecord",

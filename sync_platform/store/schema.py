@@ -7,6 +7,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -49,6 +50,7 @@ REJECTION_REASONS = (
     "missing_signature",
 )
 BREACH_STATUSES = ("open", "recovered")
+API_STAT_METRICS = ("request_bucket", "request_seconds", "error", "rate_limited")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -342,4 +344,17 @@ audit_records = Table(
     Column("prev_hash", String(64), nullable=False, unique=True),
     Column("hash", String(64), nullable=False),
     Index(None, "action", "subject"),
+)
+
+# System-API call counters summed over every process that made calls (store/api_stats.py):
+# each process adds what it counted since its last flush, so values only grow.
+api_call_stats = Table(
+    "api_call_stats",
+    metadata,
+    Column("metric", String(16), primary_key=True),
+    Column("system", String(32), primary_key=True),
+    Column("label", String(32), primary_key=True),  # method, status or ""
+    Column("le", String(16), primary_key=True),  # a request_bucket's upper bound, else ""
+    Column("value", Double, nullable=False),
+    CheckConstraint(_one_of("metric", API_STAT_METRICS), name="metric"),
 )

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sync_platform.hashing import content_hash
 from sync_platform.store import (
+    api_stats,
     audit,
     breaches,
     canonical,
@@ -26,6 +27,7 @@ from sync_platform.store import (
     txn_exceptions,
     xrefs,
 )
+from sync_platform.store.api_stats import ApiStatKey
 from sync_platform.store.audit import PLATFORM_ACTOR, AuditEntry, AuditRecord
 from sync_platform.store.breaches import Breach, BreachCounts, CheckEvaluation, Notice
 from sync_platform.store.canonical import CanonicalRow, SaveCounts
@@ -429,6 +431,19 @@ class Store:
     def breaches(self, status: str | None = None) -> list[Breach]:
         with self._engine.begin() as conn:
             return breaches.list_breaches(conn, status)
+
+    # -- system-API call counters (gateway /metrics) -----------------------------------
+
+    def add_api_stats(self, deltas: Mapping[ApiStatKey, float]) -> None:
+        """Add what one process counted since its last flush, in one transaction: all of it
+        or, if this raises, none."""
+        with self._engine.begin() as conn:
+            api_stats.add(conn, deltas)
+
+    def api_stats(self) -> dict[ApiStatKey, float]:
+        """Every counter's total over all processes."""
+        with self._engine.begin() as conn:
+            return api_stats.totals(conn)
 
     # -- audit trail --------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """``GET /metrics`` on the gateway: Prometheus text that parses, with the API figures the
-system-API client saw (a 429 and a 503 from the ERP sandbox) and the store's figures."""
+system-API client saw (a 429 and a 503 from the ERP sandbox), in the gateway's process or
+added to the store by other processes, and the store's other figures."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from core.transactions.transaction_factories import invoice
 from prometheus_client.parser import text_string_to_metric_families
 
+from resources.api_metrics import ApiCallTally
 from resources.erp import ErpResource
 from resources.errors import RateLimited, TransientError
 from sandboxes.kit.server import (
@@ -104,6 +107,48 @@ def test_metrics_count_what_the_api_client_saw(
     assert grew("sync_api_errors_total", system="erp", status="503") == 1
     assert grew("sync_api_request_duration_seconds_count", system="erp", method="GET") == 3
     assert grew("sync_api_request_duration_seconds_sum", system="erp", method="GET") > 0
+
+
+def test_metrics_add_up_the_api_calls_every_process_flushed_to_the_store(
+    store: Store, metrics_url: str
+) -> None:
+    run_worker, sensor_tick = ApiCallTally(), ApiCallTally()  # two other processes
+    run_worker.observe_request("erp", "GET", 0.02)
+    run_worker.observe_request("erp", "GET", 0.3)
+    run_worker.count_failure("erp", 503)
+    run_worker.count_failure("erp", 429)
+    sensor_tick.observe_request("erp", "GET", 0.04)
+    sensor_tick.count_failure("erp", 503)
+    sensor_tick.observe_request("billing", "POST", 12.0)
+    sensor_tick.count_failure("billing", None)
+
+    _, before = scrape(metrics_url)  # the gateway's own calls so far, flushed now
+    for tally in (run_worker, sensor_tick):
+        with closing(Store.open(store.engine.url.render_as_string(False))) as their_store:
+            assert tally.flush(their_store.add_api_stats)
+    types, after = scrape(metrics_url)
+    _, again = scrape(metrics_url)
+
+    assert {name: types.get(name) for name in FAMILIES} == FAMILIES
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    erp_get = {"system": "erp", "method": "GET"}
+    assert grew("sync_api_request_duration_seconds_count", **erp_get) == 3
+    assert grew("sync_api_request_duration_seconds_sum", **erp_get) == pytest.approx(0.36)
+    buckets = {
+        le: grew("sync_api_request_duration_seconds_bucket", **erp_get, le=le)
+        for le in ("0.01", "0.025", "0.05", "0.25", "0.5", "30.0", "+Inf")
+    }
+    assert buckets == {"0.01": 0, "0.025": 1, "0.05": 2, "0.25": 2, "0.5": 3, "30.0": 3, "+Inf": 3}
+    assert grew("sync_api_errors_total", system="erp", status="503") == 2
+    assert grew("sync_api_rate_limited_total", system="erp") == 1
+    billing_post = {"system": "billing", "method": "POST"}
+    assert grew("sync_api_request_duration_seconds_bucket", **billing_post, le="10.0") == 0
+    assert grew("sync_api_request_duration_seconds_bucket", **billing_post, le="30.0") == 1
+    assert grew("sync_api_errors_total", system="billing", status="transport") == 1
+    assert again == after  # read again, nothing is counted twice
 
 
 def test_metrics_read_inbox_retries_exceptions_and_sla_from_the_store(

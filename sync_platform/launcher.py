@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -49,6 +50,8 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STOP_GRACE_SECONDS = 30.0
+# ``dagster dev`` itself waits up to 60 s each for its webserver and daemon to stop.
+DAGSTER_STOP_SECONDS = 150.0
 # How long a stop waits for Dagster runs under way to finish before it interrupts them.
 RUN_DRAIN_SECONDS = 120.0
 
@@ -197,6 +200,7 @@ def up(args: argparse.Namespace) -> int:
     _ensure_port_free(args.host, args.gateway_port, "gateway")
     _ensure_port_free("127.0.0.1", args.dagster_port, "Dagster UI")
     dagster_home = _prepare_dagster_home(home / "dagster_home")
+    _fail_runs_left_under_way(dagster_home)
     env = {
         **os.environ,
         **platform_environment(args.host, ports, home),
@@ -279,6 +283,23 @@ def _prepare_dagster_home(path: Path) -> Path:
     return path
 
 
+def _fail_runs_left_under_way(dagster_home: Path) -> None:
+    """Runs this home's instance still shows under way were cut off when the platform last
+    stopped (killed, or the machine went down): nothing runs them now. Mark them failed, so
+    that the landing sensor retries their webhook events instead of waiting for them."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    under_way = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        for run in instance.get_runs(filters=RunsFilter(statuses=under_way)):
+            instance.report_run_failed(
+                run,
+                "sync-platform up: this run was under way when the platform last stopped "
+                "(killed or cut off); it was marked failed at the next start.",
+            )
+            print(f"sync-platform: run {run.run_id} was cut off at the last stop: marked failed")
+
+
 def _dagster_command(port: int) -> list[str]:
     command = [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"]
     workspace = REPO_ROOT / "workspace.yaml"
@@ -312,7 +333,8 @@ class _Children:
 
     def __init__(self) -> None:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._stopping = False
+        self._stopping = False  # a Ctrl-C arrived: what follows only hurries the stop
+        self._stopped = False
         self._hurry = False
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
@@ -321,6 +343,7 @@ class _Children:
         if self._stopping:
             self._hurry = True  # a second Ctrl-C: stop waiting for runs under way
             return
+        self._stopping = True
         raise KeyboardInterrupt
 
     def start(
@@ -348,9 +371,9 @@ class _Children:
             return 0
 
     def stop_all(self) -> None:
-        if self._stopping:
+        if self._stopped:
             return
-        self._stopping = True
+        self._stopped = self._stopping = True
         # Dagster first: its runs and daemon may still be talking to the sandboxes.
         for name in reversed(list(self._procs)):
             self._stop(name, self._procs[name])
@@ -359,31 +382,32 @@ class _Children:
         """Ctrl-C to the child itself, which stops its own children (``dagster dev`` shuts its
         webserver and daemon down and asks its code servers to stop once their runs are
         through). Then wait for what it left in its group, a run under way, and only then
-        interrupt what is left."""
+        interrupt what is left. A child that ignores the Ctrl-C is killed alone: its group
+        may hold a run that is still let finish."""
+        grace = DAGSTER_STOP_SECONDS if name == "dagster" else STOP_GRACE_SECONDS
         if proc.poll() is None:
             try:
                 proc.send_signal(signal.SIGINT)
-                proc.wait(timeout=STOP_GRACE_SECONDS)
+                proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 print(
-                    f"sync-platform: {name} ignored Ctrl-C for {STOP_GRACE_SECONDS:.0f} s; killing",
+                    f"sync-platform: {name} ignored Ctrl-C for {grace:.0f} s; killing it",
                     file=sys.stderr,
                 )
-                _signal_group(proc.pid, signal.SIGKILL)
+                proc.kill()
                 proc.wait()
-                return
         self._drain(name, proc.pid)
         _stop_group(name, proc.pid)
 
     def _drain(self, name: str, group: int) -> None:
         """Wait up to ``RUN_DRAIN_SECONDS`` for the rest of ``group`` to exit by itself (a
         Dagster run finishing, then its code server); a second Ctrl-C cuts the wait short."""
-        if not _signal_group(group, 0):
+        if not _group_alive(group):
             return
         deadline = time.monotonic() + RUN_DRAIN_SECONDS
         announce_at = time.monotonic() + 1.0
         while time.monotonic() < deadline and not self._hurry:
-            if not _signal_group(group, 0):
+            if not _group_alive(group):
                 return
             if announce_at and time.monotonic() >= announce_at:
                 announce_at = 0.0
@@ -394,13 +418,24 @@ class _Children:
                     flush=True,
                 )
             time.sleep(0.1)
-        if _signal_group(group, 0):
+        if _group_alive(group):
             print(
                 f"sync-platform: interrupting what {name} still runs; an interrupted run's "
-                "events stay pending and are retried at the next start",
+                "events stay pending and are retried after the next start",
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any process of ``group`` still runs. Run as the container's init (pid 1),
+    this process inherits its children's orphans: reap those that ended, or they would
+    count as alive forever."""
+    if os.getpid() == 1:
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+    return _signal_group(group, 0)
 
 
 def _stop_group(name: str, group: int) -> None:
@@ -410,7 +445,7 @@ def _stop_group(name: str, group: int) -> None:
         return
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     while time.monotonic() < deadline:
-        if not _signal_group(group, 0):
+        if not _group_alive(group):
             return
         time.sleep(0.1)
     print(f"sync-platform: processes of {name} ignored Ctrl-C; killing", file=sys.stderr)

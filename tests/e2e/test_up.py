@@ -71,7 +71,7 @@ def platform(
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(timeout=90)
+                proc.wait(timeout=240)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -98,7 +98,7 @@ def wait_for_location(port: int, proc: subprocess.Popen[bytes], log: Path) -> di
 def stop(proc: subprocess.Popen[bytes], log: Path) -> int:
     os.kill(proc.pid, signal.SIGINT)
     try:
-        return proc.wait(timeout=90)
+        return proc.wait(timeout=240)  # a run under way is let finish first
     except subprocess.TimeoutExpired:
         pytest.fail(f"sync-platform up did not stop on Ctrl-C:\n{log.read_text()}")
 
@@ -216,8 +216,11 @@ def test_a_sync_under_way_when_up_is_stopped_finishes_first(tmp_path: Path) -> N
             timeout=180,
         )
         assert stop(proc, log) == 0
+    for name, port in ports.items():
+        assert port_is_free(port), f"{name} still listening on {port} after Ctrl-C"
 
     output = log.read_text()
+    assert "sync-platform: waiting up to 120 s for what dagster still runs" in output
     instance = DagsterInstance.from_config(str(home / "dagster_home"))
     try:
         runs = {r.run_id: r.status for r in instance.get_runs()}

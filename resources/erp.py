@@ -11,8 +11,7 @@ converts them to and from the wire's exact decimals (see "money" below).
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -491,13 +490,7 @@ class ErpResource(SystemApiResource):
         return found
 
     def _any_of(
-        self,
-        path: str,
-        field: str,
-        values: Sequence[str],
-        *,
-        also: str = "",
-        literal: Callable[[str], str] | None = None,
+        self, path: str, field: str, values: Sequence[str], *, also: str = ""
     ) -> Iterator[str]:
         """``field eq 'a' or field eq 'b' ...`` filters (``and``-ed with ``also``), each
         keeping its request URL under ``MAX_URL_LENGTH``. Business Central takes ``in (...)``
@@ -505,7 +498,7 @@ class ErpResource(SystemApiResource):
         url = f"{self.base_url.rstrip('/')}/api/v2.0/{path}"
         clauses: list[str] = []
         for value in dict.fromkeys(values):
-            clause = f"{field} eq {(literal or _odata_string)(value)}"
+            clause = f"{field} eq {_odata_string(value)}"
             if clauses and _url_length(url, _filter_text([*clauses, clause], also)) > (
                 MAX_URL_LENGTH - _PAGING_ROOM
             ):
@@ -751,17 +744,23 @@ class ErpResource(SystemApiResource):
         )
 
     def credit_memos_naming(
-        self, company_id: str, invoice_ids: Sequence[str]
+        self, company_id: str, invoices: Mapping[str, str]
     ) -> dict[str, list[ErpSalesCreditMemo]]:
-        """Invoice id → the credit memos (drafts too) that name it as the invoice they
-        reverse, whoever made them, in a few requests."""
+        """Posted invoice id → the credit memos (drafts too) that name it as the invoice they
+        reverse, whoever made them; ``invoices``: id → number. Filtered on ``invoiceNumber``
+        (the Applies-to Doc. No. field; ``invoiceId`` is not a field BC filters on), matched
+        on either."""
         path = f"companies({company_id})/salesCreditMemos"
-        wanted = {i.lower() for i in invoice_ids}
+        by_number = {number.upper(): invoice_id for invoice_id, number in invoices.items()}
+        by_id = {invoice_id.lower(): invoice_id for invoice_id in invoices}
         found: dict[str, list[ErpSalesCreditMemo]] = {}
-        for flt in self._any_of(path, "invoiceId", invoice_ids, literal=_odata_guid):
+        for flt in self._any_of(path, "invoiceNumber", list(invoices.values())):
             for memo in self._collection(path, ErpSalesCreditMemo, filter=flt):
-                if memo.invoiceId and memo.invoiceId.lower() in wanted:
-                    found.setdefault(memo.invoiceId.lower(), []).append(memo)
+                invoice_id = by_id.get((memo.invoiceId or "").lower()) or by_number.get(
+                    (memo.invoiceNumber or "").upper()
+                )
+                if invoice_id is not None:
+                    found.setdefault(invoice_id, []).append(memo)
         return found
 
     def get_sales_credit_memo(
@@ -1053,9 +1052,19 @@ def _odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _odata_guid(value: str) -> str:
-    """An Edm.Guid literal (unquoted); anything else is refused, never spliced into a filter."""
-    return str(uuid.UUID(value))
+# Business Central's sales document statuses once posted ("Canceled": posted, then cancelled
+# by a corrective credit memo, which itself shows "Corrective"); Draft and In Review are not.
+POSTED_STATUSES = frozenset({"Open", "Paid", "Canceled", "Corrective"})
+
+
+def is_posted(status: str | None) -> bool:
+    return status in POSTED_STATUSES
+
+
+def document_currency(code: str | None, local_currency: str) -> str:
+    """The ISO code of a sales document's currency: Business Central returns the company's
+    own code for it, or a blank one where its General Ledger Setup names none."""
+    return (code or local_currency).upper()
 
 
 def _posting_date(day: date | None) -> str:

@@ -36,7 +36,7 @@ from assets.inbox_lookups import billing_region_lookup
 from assets.partitions import date_region_partitions
 from assets.transactions import FLOWS, DocumentFlow
 from resources.billing import BillingResource
-from resources.erp import ErpResource
+from resources.erp import ErpResource, is_posted
 from resources.errors import NotFound
 from resources.store import StoreResource
 from sync_platform.alerts import SKIPPED
@@ -66,6 +66,7 @@ from sync_platform.transactions.model import (
 from sync_platform.transactions.posting import (
     ErpDocState,
     PostingReport,
+    Reversal,
     reconcile_transactions,
 )
 from sync_platform.transactions.sla import SlaConfig
@@ -127,9 +128,8 @@ class PartitionView:
     posted_before: set[str]  # billing ids we posted (stage posted or reconciled)
     held: dict[str, str]  # billing id → reason of its open exception
     drifted: list[dict[str, str]]  # ERP documents edited or deleted outside the platform
-    # void in billing after it was posted, and reversed in full in the ERP since:
-    # billing id → the credit memos reversing it
-    reversed_in_erp: dict[str, list[str]]
+    # void in billing after it was posted: billing id → what ERP credit memos credit of it
+    reversals: dict[str, Reversal]
 
 
 def mode_of(kind: TransactionKind, region: str) -> Mode:
@@ -173,9 +173,9 @@ def read_partition(
             report = PostingReport(kind)
             reconcile_transactions(kind, ours, store, gateway, report, found=found)
             drifted = [p for p in report.problems if p["reason"].endswith("_out_of_band")]
-        reversed_in_erp = _reversed_in_erp(kind, documents, found, gateway)
+        reversals = _reversals(kind, documents, found, gateway)
         if verify:
-            _close_reversed(kind, reversed_in_erp, store)
+            _close_reversed(kind, reversals, found, store)
     ids = [f"billing:{kind}:{d.source_id}" for d in documents]
     held = {
         e.txn_id.split(":", 2)[2]: e.reason_code
@@ -191,47 +191,50 @@ def read_partition(
         {doc.source_id for _, doc in ours},
         held,
         drifted,
-        reversed_in_erp,
+        reversals,
     )
 
 
-def _reversed_in_erp(
+def _reversals(
     kind: TransactionKind,
     documents: list[CanonicalTransaction],
     found: dict[str, ErpDocState],
     gateway: ErpPostingGateway,
-) -> dict[str, list[str]]:
-    """Invoices void in billing but posted in the ERP that finance has since reversed there
-    in full: billing id → the credit memos doing it."""
+) -> dict[str, Reversal]:
+    """Invoices void in billing but posted in the ERP: billing id → what posted credit
+    memos in the ERP (finance's corrective ones or ours) credit of each."""
     if kind != "invoice":
         return {}
     void_posted = {
-        state.id: doc
+        state.id: (doc, state)
         for doc in documents
         if completeness.not_expected(doc) is not None
         and (state := found.get(doc.source_id)) is not None
         and state.posted
     }
-    reversals = gateway.reversed_in_full(
-        {erp_id: completeness.amount_of(doc) for erp_id, doc in void_posted.items()}
-    )
-    return {void_posted[erp_id].source_id: memos for erp_id, memos in reversals.items()}
+    reversals = gateway.reversals([state for _, state in void_posted.values()])
+    return {void_posted[erp_id][0].source_id: r for erp_id, r in reversals.items()}
 
 
 def _close_reversed(
-    kind: TransactionKind, reversed_in_erp: dict[str, list[str]], store: Store
+    kind: TransactionKind,
+    reversals: dict[str, Reversal],
+    found: dict[str, ErpDocState],
+    store: Store,
 ) -> None:
-    """A void-after-posting exception is done once the ERP reverses the document in full."""
-    txn_ids = [f"billing:{kind}:{source_id}" for source_id in reversed_in_erp]
-    for exception in (
-        store.exceptions(status="open", reason_code="voided_after_posting", txn_ids=txn_ids)
-        if txn_ids
-        else []
+    """A void-after-posting exception is done once the ERP credits exactly the total."""
+    done = {
+        f"billing:{kind}:{source_id}": r
+        for source_id, r in reversals.items()
+        if r.credited == found[source_id].total
+    }
+    if not done:
+        return
+    for exception in store.exceptions(
+        status="open", reason_code="voided_after_posting", txn_ids=list(done)
     ):
-        memos = reversed_in_erp[exception.txn_id.split(":", 2)[2]]
-        store.close_exceptions(
-            exception.txn_id, f"reversed in the ERP by credit memo {', '.join(memos)}"
-        )
+        memos = ", ".join(done[exception.txn_id].credit_memos)
+        store.close_exceptions(exception.txn_id, f"reversed in the ERP by credit memo {memos}")
 
 
 def _live_view(
@@ -294,7 +297,7 @@ def _posted_once(view: PartitionView, due: Callable[[CanonicalTransaction], bool
         posted_before=view.posted_before,
         held=view.held,
         rejected=view.rejected,
-        reversed_in_erp=view.reversed_in_erp,
+        reversals=view.reversals,
     )
 
 
@@ -379,7 +382,7 @@ def every_credit_note_reverses_its_invoice_once(
         for source_id, memo in erp.find_sales_credit_memos(
             company, [n.source_id for n in notes if view.found.get(n.source_id)]
         ).items()
-        if (memo.status or "Draft") != "Draft"
+        if is_posted(memo.status)
     }
     invoices = {n.invoice_id for n in notes}
     findings.offenders += completeness.credit_lineage(
@@ -425,7 +428,7 @@ def ar_balance_per_customer_matches(
     in_erp = {
         number: invoice
         for number, invoice in erp.find_sales_invoices(company, [i.id for i in invoices]).items()
-        if (invoice.status or "Draft") != "Draft"
+        if is_posted(invoice.status)
     }
     pending = _in_flight_against(store.store, region, day, set(in_erp))
     compared = [
@@ -500,7 +503,7 @@ def _erp_numbers_of_day(
         return Counter(
             d.externalDocumentNumber.upper()
             for d in listed
-            if d.externalDocumentNumber and (d.status or "Draft") != "Draft"
+            if d.externalDocumentNumber and is_posted(d.status)
         )
     # A posted payment debits the bank once under its document number: twice is two receipts.
     entries = erp.list_general_ledger_entries(company, document_type="Payment", posting_date=day)

@@ -11,7 +11,7 @@ payments (their bank debit G/L entries; a journal line is not applied until post
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -19,9 +19,12 @@ from typing import Any
 import pandas as pd
 
 from resources.erp import (
+    ErpGeneralLedgerEntry,
     ErpResource,
     ErpSalesCreditMemo,
     ErpSalesInvoice,
+    document_currency,
+    is_posted,
     payment_document_number,
 )
 from resources.errors import NotFound
@@ -121,14 +124,9 @@ def erp_side(
     billed_currency: Mapping[str, str],
     receipts_account: str | None,
 ) -> pd.DataFrame:
-    """Posted ERP documents of the day. Business Central keeps the company's own currency as
-    a blank code; payments carry no currency at all, so a payment is taken to be in the
-    currency billing has for it (``billed_currency``, by key), else the local one.
-
-    A payment is money received: a debit, under a 'Payment' document, of the account our cash
-    receipts balance to (``receipts_account``, the bank). Vendor payments (a debit of
-    payables), exchange differences and other journals' lines share the document type and
-    are not receipts. ``receipts_account`` None: the account is unknown, every debit counts."""
+    """Posted ERP documents of the day. Payments carry no currency in the ERP, so a payment
+    is taken to be in the currency billing has for it (``billed_currency``, by key), else
+    the company's own one (see ``is_receipt`` for which entries are payments)."""
     rows: list[dict[str, Any]] = []
     documents: Iterable[ErpSalesInvoice | ErpSalesCreditMemo]
     for kind, documents in (
@@ -136,7 +134,7 @@ def erp_side(
         ("credit_note", erp.list_sales_credit_memos(company_id, posting_date=day)),
     ):
         for doc in documents:
-            if (doc.status or "Draft") == "Draft":
+            if not is_posted(doc.status):
                 continue
             external = (doc.externalDocumentNumber or "").upper()
             rows.append(
@@ -145,16 +143,14 @@ def erp_side(
                     # A document with no external number was typed in the ERP: its own key.
                     "key": external or f"#{doc.number or doc.id}",
                     "document_number": doc.number or doc.id,
-                    "currency": doc.currencyCode or local_currency,
+                    "currency": document_currency(doc.currencyCode, local_currency),
                     "amount": doc.totalAmountIncludingTax or 0,
                 }
             )
     entries = erp.list_general_ledger_entries(company_id, document_type="Payment", posting_date=day)
     for entry in entries:
-        if entry.debitAmount <= 0:
-            continue  # the receivables side; the bank's debit is the money received
-        if receipts_account is not None and entry.accountNumber != receipts_account:
-            continue  # not money into the bank our receipts go to
+        if not is_receipt(entry, receipts_account, billed_currency):
+            continue
         key = entry.documentNumber.upper()
         rows.append(
             {
@@ -168,12 +164,27 @@ def erp_side(
     return erp_frame(rows)
 
 
+def is_receipt(
+    entry: ErpGeneralLedgerEntry, receipts_account: str | None, billed_keys: Collection[str]
+) -> bool:
+    """Whether a 'Payment' G/L entry is money received: a debit of the account our cash
+    receipts balance to (``receipts_account``, the bank). Vendor payments (a debit of
+    payables), exchange differences and other journals' lines share the document type and
+    are not. Where that account is unknown (no journal of ours, or one without a balancing
+    account) only our own receipts (``billed_keys``) can be told apart."""
+    if entry.debitAmount <= 0:
+        return False  # the receivables side; the bank's debit is the money received
+    if receipts_account:
+        return entry.accountNumber == receipts_account
+    return entry.documentNumber.upper() in billed_keys
+
+
 def _receipts_account(erp: ErpResource, company_id: str, journal_code: str) -> str | None:
     """The account our payment journal balances to (the bank money is received in)."""
     try:
-        return erp.payment_journal(company_id, journal_code).balancingAccountNumber
+        return erp.payment_journal(company_id, journal_code).balancingAccountNumber or None
     except NotFound:
-        return None  # no journal of ours yet: whatever the ERP holds, every debit counts
+        return None
 
 
 def reconcile_partition(store: Store, erp: ErpResource, region: str, day: date) -> Reconciliation:
@@ -201,11 +212,25 @@ def _platform_notes(store: Store, region: str, day: date) -> dict[tuple[str, str
         e.txn_id: e.reason_code
         for e in store.exceptions(status="open", region=region, txn_ids=[r.txn_id for r in rows])
     }
+    # Void in billing after it was posted, and reversed in the ERP since (the exception
+    # closed naming the credit memos); the transaction keeps the version it posted.
+    reversed_by = {
+        e.txn_id: e.resolution
+        for e in store.exceptions(
+            status="closed",
+            reason_code="voided_after_posting",
+            region=region,
+            txn_ids=[r.txn_id for r in rows],
+        )
+        if e.resolution
+    }
     notes: dict[tuple[str, str], str] = {}
     for row in rows:
         note = f"stage {row.stage}"
         if row.txn_id in reasons:
             note += f", open exception {reasons[row.txn_id]}"
+        elif row.txn_id in reversed_by:
+            note = f"void in billing after posting, {reversed_by[row.txn_id]}"
         if row.payload.get("status") == "void":
             note = "void in billing, " + note
         notes[(row.kind, match_key(row.kind, row.source_id))] = note

@@ -19,7 +19,7 @@ from sync_platform.transactions.model import (
     CanonicalPayment,
     CanonicalTransaction,
 )
-from sync_platform.transactions.posting import ErpDocState
+from sync_platform.transactions.posting import ErpDocState, Reversal
 
 SHOWN = 20  # offending records listed in a check's metadata; the count covers them all
 
@@ -130,27 +130,36 @@ def compare_with_erp(
     posted_before: Collection[str] = (),
     held: Mapping[str, str] | None = None,
     rejected: Iterable[tuple[str, str]] = (),
-    reversed_in_erp: Mapping[str, list[str]] | None = None,
+    reversals: Mapping[str, Reversal] | None = None,
 ) -> Findings:
     """Each billing document that must be in the ERP against the ERP document carrying its id:
     posted once with billing's amount. ``due``: past its SLA, so missing means missing (a
     younger one is in flight); ``posted_before``: billing ids we posted, so missing means
     removed; ``held``: billing id → the reason of its open exception; ``rejected``: (billing
     id, reason) of billing records that could not be read as documents at all;
-    ``reversed_in_erp``: billing id → the ERP credit memos that reverse its posted document
-    in full (a document void in billing is then as it should be)."""
+    ``reversals``: billing id → what posted ERP credit memos credit of its posted invoice (a
+    document void in billing is as it should be once they credit exactly its total)."""
     held = held or {}
-    reversed_in_erp = reversed_in_erp or {}
+    reversals = reversals or {}
     out = Findings()
     for doc in documents:
         state = found.get(doc.source_id)
         posted = state is not None and state.posted
         why_not = not_expected(doc)
-        if why_not is not None and posted and doc.source_id in reversed_in_erp:
-            out.reversed_in_erp[doc.source_id] = reversed_in_erp[doc.source_id]
-            continue
-        if why_not is not None and posted:
-            out.offenders.append(_offender(doc, state, f"{why_not} but posted in the ERP"))
+        if why_not is not None and posted and state is not None:
+            reversal = reversals.get(doc.source_id)
+            if reversal is not None and reversal.credited == state.total:
+                out.reversed_in_erp[doc.source_id] = list(reversal.credit_memos)
+                continue
+            problem = f"{why_not} but posted in the ERP"
+            if reversal is not None:
+                memos = ", ".join(reversal.credit_memos)
+                beyond = state.total is not None and reversal.credited > state.total
+                problem += (
+                    f"; credit memo {memos} credit {reversal.credited} of its {state.total}"
+                    + (", beyond its total" if beyond else "")
+                )
+            out.offenders.append(_offender(doc, state, problem))
             continue
         if why_not is not None and doc.source_id not in posted_before:
             continue  # nothing to post, and nothing of ours to miss

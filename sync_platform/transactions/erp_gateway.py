@@ -13,6 +13,8 @@ from resources.erp import (
     ErpResource,
     ErpSalesCreditMemo,
     ErpSalesInvoice,
+    document_currency,
+    is_posted,
 )
 from resources.errors import (
     AuthenticationFailed,
@@ -30,7 +32,12 @@ from sync_platform.transactions import flow
 from sync_platform.transactions.erp_documents import ErpDocument
 from sync_platform.transactions.mappings import PostingConfig
 from sync_platform.transactions.model import CanonicalTransaction, TransactionKind
-from sync_platform.transactions.posting import ErpDocState, PostingContext, fail_unreachable
+from sync_platform.transactions.posting import (
+    ErpDocState,
+    PostingContext,
+    Reversal,
+    fail_unreachable,
+)
 from sync_platform.transactions.validation import (
     AccountingPeriod,
     ErpCustomerRef,
@@ -55,15 +62,17 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (TransientError, InvalidResponse
 def _document_state(
     doc: ErpSalesInvoice | ErpSalesCreditMemo, local_currency: str | None
 ) -> ErpDocState:
-    """Business Central shows a document in its company's own currency with a blank code."""
-    currency = (doc.currencyCode or local_currency) if doc.currencyCode is not None else None
+    if local_currency is not None:
+        currency: str | None = document_currency(doc.currencyCode, local_currency)
+    else:
+        currency = doc.currencyCode.upper() if doc.currencyCode else None
     return ErpDocState(
         id=doc.id,
         number=doc.number or "",
-        posted=(doc.status or "Draft") != "Draft",
+        posted=is_posted(doc.status),
         total=doc.totalAmountIncludingTax,
         external_number=doc.externalDocumentNumber or "",
-        currency=currency.upper() if currency else None,
+        currency=currency,
     )
 
 
@@ -145,20 +154,21 @@ class ErpPostingGateway:
             external_number=document.external_number,
         )
 
-    def reversed_in_full(self, invoice_totals: Mapping[str, int]) -> dict[str, list[str]]:
-        """ERP invoice id → the numbers of the posted credit memos reversing it, for those
-        reversed in full (finance's corrective credit memos or ours): ``invoice_totals`` is
-        each invoice's total including tax, minor units."""
-        if not invoice_totals:
+    def reversals(self, invoices: Sequence[ErpDocState]) -> dict[str, Reversal]:
+        """ERP invoice id → what posted credit memos (finance's corrective ones or ours)
+        credit of it, for the ``invoices`` any credit memo reverses."""
+        if not invoices:
             return {}
-        memos = self._erp.credit_memos_naming(self._company, list(invoice_totals))
-        out: dict[str, list[str]] = {}
-        for invoice_id, total in invoice_totals.items():
-            posted = [
-                m for m in memos.get(invoice_id.lower(), []) if (m.status or "Draft") != "Draft"
-            ]
-            if posted and sum(m.totalAmountIncludingTax or 0 for m in posted) >= total:
-                out[invoice_id] = [m.number or m.id for m in posted]
+        memos = self._erp.credit_memos_naming(self._company, {i.id: i.number for i in invoices})
+        out: dict[str, Reversal] = {}
+        for invoice_id, named in memos.items():
+            # A cancelled credit memo no longer reverses anything.
+            posted = [m for m in named if is_posted(m.status) and m.status != "Canceled"]
+            if posted:
+                out[invoice_id] = Reversal(
+                    tuple(m.number or m.id for m in posted),
+                    sum(m.totalAmountIncludingTax or 0 for m in posted),
+                )
         return out
 
     def _open(self, invoice_id: str) -> bool:

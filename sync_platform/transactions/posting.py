@@ -56,9 +56,17 @@ class ErpDocState:
     total: int | None = None  # amount including tax, minor units
     line_count: int | None = None
     external_number: str = ""
-    # ISO code of the currency the ERP keeps it in (its company's own one resolved from the
-    # blank code Business Central shows); None where the ERP does not say (payments).
+    # ISO code of the currency the ERP keeps it in (a blank code read as the company's own);
+    # None where the ERP does not say (payments).
     currency: str | None = None
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """What posted credit memos in the ERP credit of one posted invoice."""
+
+    credit_memos: tuple[str, ...]  # their numbers
+    credited: int  # their total including tax, minor units
 
 
 def same_content(state: ErpDocState, doc: CanonicalTransaction) -> bool:
@@ -297,8 +305,9 @@ def _drive(
     found_posted = existing is not None and existing.posted
     report.count("found_posted" if found_posted else "posted")
     report.posted_ids.append(row.txn_id)
-    report.posted_totals[doc.currency] += _amount(doc)
-    if not same_content(state, doc):
+    if same_content(state, doc):
+        report.posted_totals[doc.currency] += _amount(doc)
+    else:
         # Found already posted (by a run that died before recording it, or by hand in the
         # ERP under our number) for other content.
         message = (
@@ -462,6 +471,15 @@ def _create_and_post(
         state = None
     if state is None:
         state = erp.create(kind, document)
+    if state.currency not in (None, doc.currency):
+        erp.delete(kind, state)
+        raise _Refused(
+            "currency_mismatch",
+            f"The ERP made {kind.replace('_', ' ')} {doc.source_id} out in {state.currency} "
+            f"where billing's is in {doc.currency}; the draft was removed and nothing was "
+            "posted. Check the currency set up in the ERP company.",
+            dead=True,
+        )
     expected = _amount(doc)
     if state.total is not None and state.total != expected:
         erp.delete(kind, state)
@@ -470,15 +488,6 @@ def _create_and_post(
             f"The ERP computes {state.total} for {kind.replace('_', ' ')} {doc.source_id} where "
             f"billing says {expected} ({doc.currency} minor units); the draft was removed and "
             "nothing was posted. Check the tax groups' rates against billing's.",
-            dead=True,
-        )
-    if state.currency not in (None, doc.currency):
-        erp.delete(kind, state)
-        raise _Refused(
-            "amount_mismatch",
-            f"The ERP made {kind.replace('_', ' ')} {doc.source_id} out in {state.currency} "
-            f"where billing's is in {doc.currency}; the draft was removed and nothing was "
-            "posted. Check the currency set up in the ERP company.",
             dead=True,
         )
     return erp.post(kind, state)

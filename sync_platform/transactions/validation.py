@@ -32,6 +32,7 @@ ReasonCode = Literal[
     "account_mapping_missing",
     "line_target_missing",
     "amount_mismatch",
+    "currency_mismatch",  # the ERP made the document out in another currency than billing's
     "exceeds_invoice",
     "voided_after_posting",
     "changed_after_posting",

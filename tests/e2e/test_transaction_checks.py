@@ -36,6 +36,7 @@ from test_transaction_paths import (
 import assets.checks.transactions as transaction_checks_module
 from assets.checks.transactions import transaction_checks
 from assets.partitions import date_region_key
+from assets.reconciliation import reconciliation_daily
 from assets.transactions import FLOWS, transaction_assets
 from resources.erp import payment_document_number
 from sync_platform.settings import REPO_CONFIG
@@ -479,3 +480,15 @@ def test_an_invoice_void_after_posting_is_an_offender_until_finance_reverses_it(
     assert invoice.id not in open_exceptions(platform)
     [closed] = platform.store.exceptions(status="closed", txn_ids=[f"billing:invoice:{invoice.id}"])
     assert closed.resolution == f"reversed in the ERP by credit memo {memo.number}"
+    # The day's reconciliation still shows the ERP invoice billing no longer has, explained.
+    daily = materialize(
+        [reconciliation_daily],
+        partition_key=date_region_key(str(day), "na"),
+        resources=platform.resources,
+        instance=platform.instance,
+    )
+    [materialized] = daily.get_asset_materialization_events()
+    drift = materialized.materialization.metadata["drift"].value
+    [line] = [row for row in str(drift).splitlines() if f"| {erp.number} |" in row]
+    note = f"void in billing after posting, reversed in the ERP by credit memo {memo.number}"
+    assert line.endswith(f"| {note} |")

@@ -36,6 +36,7 @@ class FakeErp:
         self.created: list[str] = []
         self.deleted: list[str] = []
         self.fail_with: Exception | None = None
+        self.made_in: str | None = None  # the currency the ERP makes documents out in
 
     def find(self, kind: TransactionKind, numbers: Sequence[str]) -> dict[str, ErpDocState]:
         return {n: self.docs[n] for n in numbers if n in self.docs}
@@ -50,7 +51,7 @@ class FakeErp:
             posted=False,
             total=total,
             external_number=document.external_number,
-            currency=document.header.get("currencyCode"),
+            currency=self.made_in or document.header.get("currencyCode"),
         )
         self.created.append(document.external_number)
         self.docs[document.external_number] = state
@@ -163,6 +164,17 @@ def test_a_draft_in_another_currency_is_replaced(store: Store) -> None:
     assert run(store, erp, invoice()) == {"posted": 1}
     assert erp.deleted == ["in_1"] and erp.created == ["in_1"]
     assert erp.docs["in_1"].posted and erp.docs["in_1"].currency == "EUR"
+
+
+def test_a_draft_the_erp_made_out_in_another_currency_is_removed_and_held(store: Store) -> None:
+    erp = FakeErp()
+    erp.made_in = "USD"  # e.g. the customer's currency taken over billing's
+
+    assert run(store, erp, invoice()) == {"dead_lettered": 1}
+    assert erp.created == ["in_1"] and erp.deleted == ["in_1"] and erp.docs == {}
+    [exception] = store.exceptions()
+    assert exception.reason_code == "currency_mismatch"
+    assert "in USD where billing's is in EUR" in exception.message
 
 
 def test_a_revoked_credential_stops_the_run_without_dead_lettering(store: Store) -> None:

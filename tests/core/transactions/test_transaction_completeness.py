@@ -16,7 +16,7 @@ from sync_platform.transactions.completeness import (
     offender_metadata,
     overdue,
 )
-from sync_platform.transactions.posting import ErpDocState
+from sync_platform.transactions.posting import ErpDocState, Reversal
 
 NOW = datetime(2026, 10, 15, 12, tzinfo=UTC)
 
@@ -82,6 +82,27 @@ def test_the_same_amount_in_another_currency_is_an_offender_counted_under_the_er
     assert found.metadata()["erp_amount_by_currency"] == {"USD": doc.total}
     assert found.metadata()["difference_by_currency"] == {"EUR": doc.total, "USD": -doc.total}
     assert compare_with_erp([doc], {"in_1": in_eur}, due=lambda d: True).passed
+
+
+def test_a_void_invoice_posted_is_done_once_erp_credit_memos_credit_exactly_its_total() -> None:
+    doc = invoice(status="void")
+    state = posted(doc.total)
+
+    def check(reversal: Reversal | None) -> str | None:
+        reversals = {"in_1": reversal} if reversal else {}
+        found = compare_with_erp([doc], {"in_1": state}, due=lambda d: True, reversals=reversals)
+        assert found.reversed_in_erp == ({} if found.offenders else {"in_1": ["104001"]})
+        return found.offenders[0].problem if found.offenders else None
+
+    assert check(None) == "void in billing but posted in the ERP"
+    assert check(Reversal(("104001",), doc.total)) is None
+    assert check(Reversal(("104001",), 1_000)) == (
+        f"void in billing but posted in the ERP; credit memo 104001 credit 1000 of its {doc.total}"
+    )
+    assert check(Reversal(("104001", "104002"), doc.total + 1_000)) == (
+        f"void in billing but posted in the ERP; credit memo 104001, 104002 credit "
+        f"{doc.total + 1_000} of its {doc.total}, beyond its total"
+    )
 
 
 def test_void_and_unsettled_documents_are_not_expected_but_may_not_be_posted() -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -194,6 +195,33 @@ def _console(store: Store, url: str) -> ASGIApp | None:
 # -- the whole platform ------------------------------------------------------------------------
 def up(args: argparse.Namespace) -> int:
     home: Path = args.home.resolve()
+    with _home_lock(home):
+        return _up(args, home)
+
+
+@contextlib.contextmanager
+def _home_lock(home: Path) -> Iterator[None]:
+    """One ``sync-platform up`` per home: a second would share the sandboxes' files and the
+    Dagster instance, and take the first one's runs for ones a kill left behind."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "up.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise LaunchError(
+                f"another `sync-platform up` ({holder}) is running with --home {home}; "
+                "stop it, or give this one another --home"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}\n")
+        lock.flush()
+        yield
+
+
+def _up(args: argparse.Namespace, home: Path) -> int:
     ports: dict[str, int] = {kind: getattr(args, f"{kind}_port") for kind in SANDBOX_KINDS}
     for kind, port in ports.items():
         _ensure_port_free(args.host, port, f"{kind} sandbox")

@@ -1,15 +1,16 @@
-"""``sync-platform up`` at start: runs its Dagster instance still shows under way were cut off
-when the platform last stopped (killed, machine down) and nothing will finish them; they are
-marked failed, so the landing sensor retries their webhook events."""
+"""``sync-platform up`` at start: one per home; and runs its Dagster instance still shows
+under way were cut off when the platform last stopped (killed, machine down) and nothing will
+finish them: they are marked failed, so the landing sensor retries their webhook events."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
-from sync_platform.launcher import _fail_runs_left_under_way
+from sync_platform.launcher import LaunchError, _fail_runs_left_under_way, _home_lock
 
 
 def test_runs_left_under_way_are_failed_and_finished_ones_kept(
@@ -47,3 +48,15 @@ def test_runs_left_under_way_are_failed_and_finished_ones_kept(
         ]
         assert "under way when the platform last stopped" in (failure.message or "")
     assert f"run {ids['cut']} was cut off at the last stop" in capsys.readouterr().out
+
+
+def test_a_second_up_on_the_same_home_is_refused_naming_the_first(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with _home_lock(home):
+        with pytest.raises(LaunchError) as refused, _home_lock(home):
+            pass
+        assert f"(pid {os.getpid()}) is running with --home {home}" in str(refused.value)
+        with _home_lock(tmp_path / "another"):  # another home is fine
+            pass
+    with _home_lock(home):  # free again once the first stopped
+        pass

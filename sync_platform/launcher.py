@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PROC = Path("/proc")
 STOP_GRACE_SECONDS = 30.0
 # ``dagster dev`` itself waits up to 60 s each for its webserver and daemon to stop.
 DAGSTER_STOP_SECONDS = 150.0
@@ -195,33 +196,56 @@ def _console(store: Store, url: str) -> ASGIApp | None:
 # -- the whole platform ------------------------------------------------------------------------
 def up(args: argparse.Namespace) -> int:
     home: Path = args.home.resolve()
-    with _home_lock(home):
-        return _up(args, home)
+    with _home_lock(home) as note:
+        return _up(args, home, note)
 
 
 @contextlib.contextmanager
-def _home_lock(home: Path) -> Iterator[None]:
+def _home_lock(home: Path) -> Iterator[Callable[[str], None]]:
     """One ``sync-platform up`` per home: a second would share the sandboxes' files and the
-    Dagster instance, and take the first one's runs for ones a kill left behind."""
+    Dagster instance, and take the first one's runs for ones a kill left behind. Yields a
+    function that notes a line in the lock file (the Dagster process group, for the next
+    start to find it if this launcher dies before its Dagster processes do)."""
     home.mkdir(parents=True, exist_ok=True)
     with (home / "up.lock").open("a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            holder = lock.read().strip() or "another process"
+            holder = lock.read().split("\n")[0].strip() or "another process"
             raise LaunchError(
                 f"another `sync-platform up` ({holder}) is running with --home {home}; "
                 "stop it, or give this one another --home"
             ) from None
         lock.seek(0)
+        _refuse_if_dagster_left_running(lock.read(), home)
+        lock.seek(0)
         lock.truncate()
-        lock.write(f"pid {os.getpid()}\n")
-        lock.flush()
-        yield
+
+        def note(line: str) -> None:
+            lock.write(line + "\n")
+            lock.flush()
+
+        note(f"pid {os.getpid()}")
+        yield note
 
 
-def _up(args: argparse.Namespace, home: Path) -> int:
+def _refuse_if_dagster_left_running(last_lock: str, home: Path) -> None:
+    """The last start's launcher may have died (killed) while its Dagster processes ran on,
+    a run among them: starting again would fail that run as cut off while it still posts."""
+    for line in last_lock.splitlines():
+        if line.startswith("dagster-group "):
+            group = int(line.split()[1])
+            left = [c for c in _group_processes(group).values() if "dagster" in c]
+            if left:
+                raise LaunchError(
+                    f"the Dagster processes of the last start with --home {home} still run "
+                    f"(process group {group}; a run may be finishing): wait for them, or stop "
+                    f"them with `kill -INT -{group}`"
+                )
+
+
+def _up(args: argparse.Namespace, home: Path, note: Callable[[str], None]) -> int:
     ports: dict[str, int] = {kind: getattr(args, f"{kind}_port") for kind in SANDBOX_KINDS}
     for kind, port in ports.items():
         _ensure_port_free(args.host, port, f"{kind} sandbox")
@@ -273,6 +297,7 @@ def _up(args: argparse.Namespace, home: Path) -> int:
             children,
         )
         children.start("dagster", _dagster_command(args.dagster_port), env, cwd=_dagster_cwd())
+        note(f"dagster-group {children.pid('dagster')}")
         print(
             f"Dagster UI  http://127.0.0.1:{args.dagster_port}  (DAGSTER_HOME={dagster_home})",
             flush=True,
@@ -379,6 +404,9 @@ class _Children:
     ) -> None:
         self._procs[name] = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
 
+    def pid(self, name: str) -> int:
+        return self._procs[name].pid
+
     def raise_if_exited(self) -> None:
         for name, proc in self._procs.items():
             if proc.poll() is not None:
@@ -424,6 +452,11 @@ class _Children:
                 )
                 proc.kill()
                 proc.wait()
+                # Its webserver and daemon (no new runs), not the runs and code servers.
+                for pid, command in _group_processes(proc.pid).items():
+                    if "dagster_webserver" in command or "dagster._daemon" in command:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGINT)
         self._drain(name, proc.pid)
         _stop_group(name, proc.pid)
 
@@ -456,14 +489,31 @@ class _Children:
 
 
 def _group_alive(group: int) -> bool:
-    """Whether any process of ``group`` still runs. Run as the container's init (pid 1),
-    this process inherits its children's orphans: reap those that ended, or they would
-    count as alive forever."""
-    if os.getpid() == 1:
-        with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
-    return _signal_group(group, 0)
+    """Whether any process of ``group`` still runs (zombies do not: run as a container's
+    pid 1, this process inherits orphans it does not reap)."""
+    if not PROC.is_dir():
+        return _signal_group(group, 0)
+    return bool(_group_processes(group))
+
+
+def _group_processes(group: int) -> dict[int, str]:
+    """pid → command line of the live processes of process group ``group`` (Linux ``/proc``;
+    empty elsewhere)."""
+    found: dict[int, str] = {}
+    if not PROC.is_dir():
+        return found
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+            state, _, pgrp = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+            if int(pgrp) == group and state != "Z":
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                found[int(entry.name)] = command.decode(errors="replace")
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return found
 
 
 def _stop_group(name: str, group: int) -> None:

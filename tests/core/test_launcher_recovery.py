@@ -5,6 +5,8 @@ finish them: they are marked failed, so the landing sensor retries their webhook
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,4 +61,26 @@ def test_a_second_up_on_the_same_home_is_refused_naming_the_first(tmp_path: Path
         with _home_lock(tmp_path / "another"):  # another home is fine
             pass
     with _home_lock(home):  # free again once the first stopped
+        pass
+
+
+def test_a_start_is_refused_while_the_last_starts_dagster_processes_still_run(
+    tmp_path: Path,
+) -> None:
+    """The last launcher was killed; its Dagster process group (a run finishing) lives on."""
+    home = tmp_path / "home"
+    left = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; time.sleep(60)", "dagster-run-worker"],
+        start_new_session=True,
+    )
+    try:
+        with _home_lock(home) as note:
+            note(f"dagster-group {left.pid}")
+        with pytest.raises(LaunchError) as refused, _home_lock(home):
+            pass
+        assert f"process group {left.pid}; a run may be finishing" in str(refused.value)
+    finally:
+        left.kill()
+        left.wait()
+    with _home_lock(home):  # gone: the start goes on
         pass

@@ -171,6 +171,14 @@ def run_gateway(args: argparse.Namespace) -> int:
             flush=True,
         )
         console = _console(store, f"http://{host}:{port}/console")
+        if os.environ.get("FORWARDED_ALLOW_IPS", "").strip() == "*":
+            print(
+                "gateway: FORWARDED_ALLOW_IPS=* trusts X-Forwarded-For from anyone, so a "
+                "client can pick the address the console's sign-in limits count: name the "
+                "proxy's address instead",
+                file=sys.stderr,
+                flush=True,
+            )
         app = create_gateway(store, settings, console=console)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

@@ -96,7 +96,7 @@ def problem(answer: httpx.Response) -> str:
 
 
 # -- throttling ------------------------------------------------------------------------------
-def test_five_failed_sign_ins_for_a_name_refuse_it_until_the_window_passes(
+def test_five_failed_sign_ins_for_a_name_from_an_address_refuse_it_there_until_the_window_passes(
     console: Console, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = console.client()
@@ -110,15 +110,17 @@ def test_five_failed_sign_ins_for_a_name_refuse_it_until_the_window_passes(
     assert refused.headers["retry-after"] == "900"
     assert "too many failed sign-ins" in problem(refused) and "15 minutes" in problem(refused)
     assert client.get("/console/", follow_redirects=False).status_code == 303
-    # Other names from the same address are not held up.
+    # Other names from the same address are not held up, nor the name from elsewhere (its
+    # owner cannot be kept out by whoever knows the name).
     assert try_sign_in(console.client(), "finance-user", PASSWORD).status_code == 303
+    assert try_sign_in(console.client("203.0.113.9"), "admin-user", PASSWORD).status_code == 303
     console.clock.advance(10 * MINUTE)
     assert try_sign_in(client, "admin-user", PASSWORD).headers["retry-after"] == "300"
     console.clock.advance(5 * MINUTE)
     assert try_sign_in(client, "admin-user", PASSWORD).status_code == 303
     # Each lockout is logged with the name, never with what was tried.
     logged = [r.getMessage() for r in caplog.records]
-    assert len(logged) == 1 and "'admin-user'" in logged[0]
+    assert len(logged) == 1 and "'admin-user from " in logged[0]
     assert not any("guess" in m or PASSWORD in m for m in logged)
 
 
@@ -183,6 +185,30 @@ def test_twenty_unknown_bearer_tokens_from_one_address_refuse_its_tokens(
     assert not any("spc_" in r.getMessage() for r in caplog.records)
     console.clock.advance(15 * MINUTE)
     assert guessing.get("/console/api/exceptions", headers=good).status_code == 200
+
+
+def test_making_many_keys_does_not_free_a_locked_one() -> None:
+    clock = Clock()
+    throttle = Throttle(2, clock, max_keys=50)
+    throttle.fail("locked")
+    throttle.fail("locked")
+    for n in range(500):  # junk names from many addresses, one failure each
+        throttle.fail(f"junk-{n}")
+    assert len(throttle) <= 50
+    assert throttle.wait("locked") == 900
+
+
+def test_an_ipv6_client_counts_as_its_64() -> None:
+    from starlette.requests import Request
+
+    from sync_platform.console.throttle import client_address
+
+    def address(host: str) -> str:
+        return client_address(Request({"type": "http", "client": (host, 1234), "headers": []}))
+
+    assert address("2001:db8:1:2::17") == address("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert address("2001:db8:1:3::17") != address("2001:db8:1:2::17")
+    assert address("198.51.100.7") == "198.51.100.7"
 
 
 def test_the_throttle_forgets_expired_keys_and_keeps_a_bounded_number() -> None:

@@ -9,13 +9,15 @@ its last flush into the store's ``api_call_stats``, which adds it to the totals
 
 - ``resources.store.StoreResource`` makes its store the sink when a run (or sensor tick)
   starts and flushes when it is torn down, at the end of the run's step or of the tick;
-- while calls go on, the call that finds the last flush ``FLUSH_EVERY_SECONDS`` old
-  flushes to the sink (no thread of its own), so a long run shows its calls as it goes;
+- while calls go on, the call that finds the last flush ``FLUSH_EVERY_SECONDS`` old starts
+  a flush to the sink in a background thread (the call itself never waits for the store),
+  so a long run shows its calls as it goes;
 - the gateway flushes its own tally at each scrape of ``/metrics``, then reads the totals
   (``sync_platform.gateway.metrics``).
 
 A flush that fails (store unreachable) logs a warning and puts back what it took, for the
-next flush: the store adds one flush in one transaction, so a failed one added nothing.
+next flush: the store adds one flush in one transaction, so a failed one added nothing. A run
+worker's last flush is at teardown: it is tried three times, then its figures are lost.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class ApiCallTally:
         self._flush_every = flush_every_seconds
         self._sink: Sink | None = None
         self._flushed_at = clock()
+        self._flusher: threading.Thread | None = None
 
     def observe_request(self, system: str, method: str, seconds: float) -> None:
         bucket = BUCKET_LABELS[bisect.bisect_left(BUCKETS, seconds)]  # le: bound included
@@ -117,8 +120,22 @@ class ApiCallTally:
             sink = self._sink
             if sink is None or now - self._flushed_at < self._flush_every:
                 return
-            self._flushed_at = now  # this call flushes; calls in other threads go on counting
-        self.flush(sink)
+            if self._flusher is not None and self._flusher.is_alive():
+                return  # one flush at a time
+            self._flushed_at = now
+            # In a thread of its own: an API call never waits for the store (a busy SQLite
+            # file may hold a write for its whole busy timeout).
+            self._flusher = threading.Thread(
+                target=self.flush, args=(sink,), name="api-metrics-flush", daemon=True
+            )
+            self._flusher.start()
+
+    def wait_for_flush(self, timeout: float | None = None) -> None:
+        """Until the flush under way in the background (if any) is done."""
+        with self._lock:
+            flusher = self._flusher
+        if flusher is not None:
+            flusher.join(timeout)
 
 
 # The process's tally: every ApiClient of the process counts here.

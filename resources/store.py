@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
@@ -37,8 +39,13 @@ class StoreResource(ConfigurableResource):
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._store is not None:
             api_metrics.TALLY.drop_sink(self._store.add_api_stats)
-            # A failed flush only warns: the figures wait for this process's next flush.
-            api_metrics.TALLY.flush(self._store.add_api_stats, context.log)
+            api_metrics.TALLY.wait_for_flush(timeout=60)
+            # A failed flush only warns; a run worker has no later one, so try again briefly.
+            for pause in (0.5, 2.0, None):
+                if api_metrics.TALLY.flush(self._store.add_api_stats, context.log):
+                    break
+                if pause is not None:
+                    time.sleep(pause)
             self._store.close()
             self._store = None
 

@@ -4,7 +4,8 @@ sums what every process added; a flush the store refuses is kept whole for the n
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -172,6 +173,7 @@ def test_while_calls_go_on_the_tally_flushes_to_its_sink_every_30_seconds(store:
 
     clock.now += 0.1
     tally.observe_request("billing", "GET", 0.01)  # this call flushes all three
+    tally.wait_for_flush()  # (in the background: the call does not wait for the store)
     assert requests(store.api_stats(), "billing", "GET") == 3
     assert tally.counts() == {}
 
@@ -238,3 +240,29 @@ def test_a_run_whose_flush_fails_still_succeeds_and_the_next_flush_saves_its_cal
 
     assert api_metrics.TALLY.flush(store.add_api_stats)
     assert requests(store.api_stats(), "erp", "GET") == kept
+
+
+def test_an_api_call_does_not_wait_for_a_slow_store() -> None:
+    """The periodic flush writes from a thread of its own: a store holding the write (a busy
+    SQLite file) does not hold up the API call that started it."""
+    clock = ManualMonotonic()
+    tally = ApiCallTally(clock=clock)
+    entered, release = threading.Event(), threading.Event()
+    written: list[dict[ApiStatKey, float]] = []
+
+    def slow_store(counts: Mapping[ApiStatKey, float]) -> None:
+        entered.set()
+        assert release.wait(10), "the test never released the store"
+        written.append(dict(counts))
+
+    tally.use_sink(slow_store)
+    tally.observe_request("erp", "GET", 0.01)
+    clock.now += 30
+    tally.observe_request("erp", "GET", 0.01)  # starts the flush and returns
+    assert entered.wait(10)
+    assert written == []  # the flush is still writing, the call has returned
+    tally.observe_request("erp", "GET", 0.01)  # counted meanwhile, for the next flush
+    release.set()
+    tally.wait_for_flush()
+    assert requests(written[0], "erp", "GET") == 2
+    assert requests(tally.counts(), "erp", "GET") == 1

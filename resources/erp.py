@@ -751,10 +751,12 @@ class ErpResource(SystemApiResource):
         (the Applies-to Doc. No. field; ``invoiceId`` is not a field BC filters on), matched
         on either."""
         path = f"companies({company_id})/salesCreditMemos"
-        by_number = {number.upper(): invoice_id for invoice_id, number in invoices.items()}
-        by_id = {invoice_id.lower(): invoice_id for invoice_id in invoices}
+        # A blank number would match every credit memo applied to no invoice.
+        numbered = {invoice_id: number for invoice_id, number in invoices.items() if number}
+        by_number = {number.upper(): invoice_id for invoice_id, number in numbered.items()}
+        by_id = {invoice_id.lower(): invoice_id for invoice_id in numbered}
         found: dict[str, list[ErpSalesCreditMemo]] = {}
-        for flt in self._any_of(path, "invoiceNumber", list(invoices.values())):
+        for flt in self._any_of(path, "invoiceNumber", list(numbered.values())):
             for memo in self._collection(path, ErpSalesCreditMemo, filter=flt):
                 invoice_id = by_id.get((memo.invoiceId or "").lower()) or by_number.get(
                     (memo.invoiceNumber or "").upper()
@@ -1059,6 +1061,11 @@ POSTED_STATUSES = frozenset({"Open", "Paid", "Canceled", "Corrective"})
 
 def is_posted(status: str | None) -> bool:
     return status in POSTED_STATUSES
+
+
+def in_effect(status: str | None) -> bool:
+    """Posted and not cancelled since (a cancelled document is undone by a corrective one)."""
+    return is_posted(status) and status != "Canceled"
 
 
 def document_currency(code: str | None, local_currency: str) -> str:

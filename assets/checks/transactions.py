@@ -36,7 +36,7 @@ from assets.inbox_lookups import billing_region_lookup
 from assets.partitions import date_region_partitions
 from assets.transactions import FLOWS, DocumentFlow
 from resources.billing import BillingResource
-from resources.erp import ErpResource, is_posted
+from resources.erp import ErpResource, in_effect, is_posted
 from resources.errors import NotFound
 from resources.store import StoreResource
 from sync_platform.alerts import SKIPPED
@@ -382,7 +382,7 @@ def every_credit_note_reverses_its_invoice_once(
         for source_id, memo in erp.find_sales_credit_memos(
             company, [n.source_id for n in notes if view.found.get(n.source_id)]
         ).items()
-        if is_posted(memo.status)
+        if in_effect(memo.status)
     }
     invoices = {n.invoice_id for n in notes}
     findings.offenders += completeness.credit_lineage(

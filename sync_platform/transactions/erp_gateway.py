@@ -14,6 +14,7 @@ from resources.erp import (
     ErpSalesCreditMemo,
     ErpSalesInvoice,
     document_currency,
+    in_effect,
     is_posted,
 )
 from resources.errors import (
@@ -160,10 +161,21 @@ class ErpPostingGateway:
         if not invoices:
             return {}
         memos = self._erp.credit_memos_naming(self._company, {i.id: i.number for i in invoices})
+        currency = {i.id: i.currency for i in invoices}
         out: dict[str, Reversal] = {}
         for invoice_id, named in memos.items():
-            # A cancelled credit memo no longer reverses anything.
-            posted = [m for m in named if is_posted(m.status) and m.status != "Canceled"]
+            # Posted and not cancelled since, in the invoice's currency (when it is known).
+            posted = [
+                m
+                for m in named
+                if in_effect(m.status)
+                and (
+                    currency.get(invoice_id) is None
+                    or self._local_currency is None
+                    or document_currency(m.currencyCode, self._local_currency)
+                    == currency.get(invoice_id)
+                )
+            ]
             if posted:
                 out[invoice_id] = Reversal(
                     tuple(m.number or m.id for m in posted),

@@ -239,6 +239,34 @@ def test_a_credit_memo_reverses_part_of_its_invoice(
     assert erp.find_sales_credit_memo(company_id, "cn_1Dropped") is None
 
 
+def test_credit_memos_are_found_by_the_invoice_they_name(
+    erp: ErpResource, company_id: str, customers: Iterator[str]
+) -> None:
+    customer = next(customers)
+    invoice_id = posted_invoice(erp, company_id, customer, "in_1Named")
+    number = erp.get_sales_invoice(company_id, invoice_id).number
+    assert number
+    naming = erp.create_sales_credit_memo(
+        company_id,
+        {
+            "externalDocumentNumber": "cn_1Names",
+            "customerNumber": customer,
+            "invoiceId": invoice_id,
+        },
+        [team_line(unitPrice=10_00)],
+    )
+    erp.create_sales_credit_memo(  # applied to no invoice: its invoice number is blank
+        company_id,
+        {"externalDocumentNumber": "cn_1Loose", "customerNumber": customer},
+        [team_line(unitPrice=10_00)],
+    )
+
+    found = erp.credit_memos_naming(company_id, {invoice_id: number, "no-number-yet": ""})
+
+    assert {k: [m.id for m in v] for k, v in found.items()} == {invoice_id: [naming.id]}
+    assert erp.credit_memos_naming(company_id, {}) == {}
+
+
 # -- customer payments ------------------------------------------------------------------------
 def test_a_payment_is_found_as_a_journal_line_and_again_once_posted(
     erp: ErpResource, company_id: str, customers: Iterator[str]

@@ -30,8 +30,11 @@ class CreditMemos:
         return out
 
 
-def memo(number: str, status: str, total: int, invoice: str = "inv-1") -> ErpSalesCreditMemo:
+def memo(
+    number: str, status: str, total: int, invoice: str = "inv-1", currency: str = "USD"
+) -> ErpSalesCreditMemo:
     fields: dict[str, Any] = {
+        "currencyCode": currency,
         "id": f"id-{number}",
         "number": number,
         "status": status,
@@ -46,7 +49,7 @@ def gateway(memos: list[ErpSalesCreditMemo]) -> tuple[ErpPostingGateway, CreditM
     return ErpPostingGateway(cast(ErpResource, erp), "company", "SYNCPLAT", "USD"), erp
 
 
-INVOICE = ErpDocState(id="inv-1", number="103001", posted=True, total=10_000)
+INVOICE = ErpDocState(id="inv-1", number="103001", posted=True, total=10_000, currency="USD")
 
 
 def test_only_posted_credit_memos_count_and_their_totals_add_up() -> None:
@@ -58,6 +61,7 @@ def test_only_posted_credit_memos_count_and_their_totals_add_up() -> None:
             memo("104004", "In Review", 10_000),
             memo("104005", "Canceled", 10_000),
             memo("104006", "Paid", 500, invoice="inv-2"),
+            memo("104007", "Open", 10_000, currency="EUR"),  # not the invoice's money
         ]
     )
 

@@ -687,8 +687,8 @@ def _missing_reference(
     erp: ErpResource, company: str, config: PostingConfig, region: str, day: date
 ) -> list[str]:
     mapping = config.region(region)
-    gateway = ErpPostingGateway(erp, company, config.payment_journal)
-    reference = gateway.reference(mapping.local_currency)
+    gateway = ErpPostingGateway(erp, company, config.payment_journal, mapping.local_currency)
+    reference = gateway.reference()
     missing = [
         f"tax group {groups[region]} (tax rate {rate})"
         for rate, groups in sorted(config.tax_rates.items())

@@ -60,20 +60,14 @@ PERMANENT_ERRORS: tuple[type[Exception], ...] = (PermanentError,)
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (TransientError, InvalidResponse)
 
 
-def _document_state(
-    doc: ErpSalesInvoice | ErpSalesCreditMemo, local_currency: str | None
-) -> ErpDocState:
-    if local_currency is not None:
-        currency: str | None = document_currency(doc.currencyCode, local_currency)
-    else:
-        currency = doc.currencyCode.upper() if doc.currencyCode else None
+def _document_state(doc: ErpSalesInvoice | ErpSalesCreditMemo, local_currency: str) -> ErpDocState:
     return ErpDocState(
         id=doc.id,
         number=doc.number or "",
         posted=is_posted(doc.status),
         total=doc.totalAmountIncludingTax,
         external_number=doc.externalDocumentNumber or "",
-        currency=currency,
+        currency=document_currency(doc.currencyCode, local_currency),
     )
 
 
@@ -96,7 +90,7 @@ class ErpPostingGateway:
         erp: ErpResource,
         company_id: str,
         payment_journal: str,
-        local_currency: str | None = None,
+        local_currency: str,
     ) -> None:
         self._erp = erp
         self._company = company_id
@@ -164,17 +158,13 @@ class ErpPostingGateway:
         currency = {i.id: i.currency for i in invoices}
         out: dict[str, Reversal] = {}
         for invoice_id, named in memos.items():
-            # Posted and not cancelled since, in the invoice's currency (when it is known).
+            # Posted and not cancelled since, in the invoice's currency.
             posted = [
                 m
                 for m in named
                 if in_effect(m.status)
-                and (
-                    currency.get(invoice_id) is None
-                    or self._local_currency is None
-                    or document_currency(m.currencyCode, self._local_currency)
-                    == currency.get(invoice_id)
-                )
+                and currency[invoice_id]
+                in (None, document_currency(m.currencyCode, self._local_currency))
             ]
             if posted:
                 out[invoice_id] = Reversal(
@@ -230,11 +220,11 @@ class ErpPostingGateway:
                 self._erp.delete_customer_payment(self._company, self._journal(), line)
 
     # -- what validation needs ------------------------------------------------------------
-    def reference(self, local_currency: str) -> ErpReference:
+    def reference(self) -> ErpReference:
         erp, company = self._erp, self._company
         return ErpReference(
             company_id=company,
-            local_currency=local_currency,
+            local_currency=self._local_currency,
             periods=tuple(
                 AccountingPeriod(date.fromisoformat(p.startingDate), bool(p.closed), p.name or "")
                 for p in erp.list_accounting_periods(company)
@@ -298,7 +288,7 @@ def post_documents(
     mode = Modes.load().mode_for(region, WORKFLOW_OF[kind])
     try:
         gateway = gateway_for(erp, config, region)
-        reference = gateway.reference(config.region(region).local_currency)
+        reference = gateway.reference()
         customers = flow.customer_refs(store, region, gateway.customers_by_number())
     except TRANSIENT_ERRORS as error:
         if mode != "live":

@@ -301,7 +301,9 @@ def test_the_sensor_lands_both_systems_and_keeps_its_cursor_through_an_error(
     change_customers(billing, 3)
     company = next(iter(crm.list_objects("companies"))).id
     patch(crm_sandbox, "companies", company, phone="+33 1 23 45 67 89")
-    time.sleep(1.1)  # the second the changes happened in must be over
+    changed_in = int(time.time())
+    # Cursors count whole seconds: the second the changes happened in must be over.
+    wait_for(lambda: int(time.time()) > changed_in, "the changes' second to be over", timeout=5)
 
     billing_sandbox.set_faults(server_error=1.0)
     failed, after_error = tick(start.to_text(), resources)
